@@ -1,0 +1,6 @@
+//! Helpers for the end-to-end tests: the real Envoy with the built filter, the recording
+//! upstream, tool lookup. Nothing here goes into the wasm.
+
+pub mod envoy;
+pub mod recorder;
+pub mod tools;

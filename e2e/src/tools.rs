@@ -1,0 +1,101 @@
+//! Where the real tools and the built filter are. Provisioning is `scripts/tools.sh`; the
+//! tests call it once so `cargo test` works on a fresh checkout too.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::{bail, Context, Result};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {what}"))?;
+    if !status.success() {
+        bail!("{what} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Run `scripts/tools.sh` once per test process; returns `.tools/bin`.
+pub fn tools_bin() -> Result<PathBuf> {
+    static DONE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let root = repo_root();
+        let bin = root.join(".tools/bin");
+        if !(bin.join("envoy").exists() && bin.join("kubectl").exists()) {
+            run(
+                Command::new("bash").arg(root.join("scripts/tools.sh")),
+                "scripts/tools.sh",
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(bin)
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+pub fn envoy_bin() -> Result<PathBuf> {
+    Ok(tools_bin()?.join("envoy"))
+}
+
+pub fn kubectl_bin() -> Result<PathBuf> {
+    Ok(tools_bin()?.join("kubectl"))
+}
+
+/// Build the filter for wasm32-wasip1 (release) once per test process and return its path.
+pub fn filter_wasm() -> Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = repo_root();
+            tools_bin().map_err(|e| e.to_string())?;
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            run(
+                Command::new(cargo).current_dir(&root).args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip1",
+                    "-p",
+                    "activity-events-filter",
+                ]),
+                "cargo build of the wasm filter",
+            )
+            .map_err(|e| e.to_string())?;
+            let wasm = target_dir(&root).join("wasm32-wasip1/release/activity_events_filter.wasm");
+            if !wasm.exists() {
+                return Err(format!("{} was not built", wasm.display()));
+            }
+            Ok(wasm)
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Cargo's target directory (CARGO_TARGET_DIR aware).
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// A fresh directory for one test's files (configs, logs), under target/e2e.
+pub fn run_dir(name: &str) -> Result<PathBuf> {
+    let root = repo_root();
+    let dir = target_dir(&root)
+        .join("e2e")
+        .join(format!("{name}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}

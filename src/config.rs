@@ -1,0 +1,309 @@
+//! Plugin configuration: the JSON object given to the filter in envoy.yaml, validated once in
+//! `on_configure`. Unknown keys are refused so a typo cannot silently fall back to a default.
+
+use serde::Deserialize;
+
+use crate::escape::header_key_escape;
+use crate::identity::{FieldPath, IdentityFields};
+use crate::route::Upstream;
+
+pub const DEFAULT_ACTIVITY_PREFIX: &str = "/apis/activity.miloapis.com/v1alpha1";
+pub const DEFAULT_METADATA_NAMESPACE: &str = "envoy.filters.http.ext_authz";
+pub const DEFAULT_FORWARD_EXTRAS: [&str; 3] = [
+    "iam.miloapis.com/parent-type",
+    "iam.miloapis.com/parent-name",
+    "iam.miloapis.com/parent-api-group",
+];
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Bodies are buffered in the VM's linear memory; keep a hard ceiling.
+pub const MAX_BODY_BYTES_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The standard-paths prefix: each API keeps its own path and nothing is converted.
+pub const STANDARD_PREFIX: &str = "/api/v1";
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub activity_prefix: String,
+    pub metadata_namespace: String,
+    pub identity: IdentityFields,
+    /// Allowlisted extra keys with their precomputed header names.
+    pub forward_extras: Vec<ForwardExtra>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardExtra {
+    pub key: String,
+    /// `x-remote-extra-<escaped key>`; Envoy lower-cases header names anyway.
+    pub header: String,
+}
+
+impl ForwardExtra {
+    fn new(key: &str) -> Self {
+        ForwardExtra {
+            key: key.to_owned(),
+            header: format!("x-remote-extra-{}", header_key_escape(key)),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            activity_prefix: DEFAULT_ACTIVITY_PREFIX.to_owned(),
+            metadata_namespace: DEFAULT_METADATA_NAMESPACE.to_owned(),
+            identity: IdentityFields::default(),
+            forward_extras: DEFAULT_FORWARD_EXTRAS
+                .iter()
+                .map(|k| ForwardExtra::new(k))
+                .collect(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl Config {
+    pub fn upstream(&self) -> Upstream<'_> {
+        if self.activity_prefix == STANDARD_PREFIX {
+            Upstream::Standard
+        } else {
+            Upstream::Prefix(&self.activity_prefix)
+        }
+    }
+
+    /// Whether the scope extras reach Activity; without them it cannot filter reads by tenant.
+    pub fn forwards_scope_extras(&self) -> bool {
+        [
+            "iam.miloapis.com/parent-type",
+            "iam.miloapis.com/parent-name",
+        ]
+        .iter()
+        .all(|k| self.forward_extras.iter().any(|e| e.key == *k))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid plugin configuration: {}", self.0)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    activity_prefix: Option<String>,
+    identity: Option<RawIdentity>,
+    forward_extras: Option<Vec<String>>,
+    max_body_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    metadata_namespace: Option<String>,
+    user: Option<RawPath>,
+    uid: Option<RawPath>,
+    groups: Option<RawPath>,
+    extra: Option<RawPath>,
+    userinfo: Option<RawPath>,
+}
+
+/// A field is one key, or a list of keys into nested structs.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPath {
+    Key(String),
+    Path(Vec<String>),
+}
+
+fn field_path(
+    name: &str,
+    raw: Option<RawPath>,
+    default: FieldPath,
+) -> Result<FieldPath, ConfigError> {
+    let path = match raw {
+        None => return Ok(default),
+        Some(RawPath::Key(k)) => vec![k],
+        Some(RawPath::Path(p)) => p,
+    };
+    if path.is_empty() || path.iter().any(String::is_empty) {
+        return Err(ConfigError(format!(
+            "identity.{name} must be a non-empty key or list of non-empty keys"
+        )));
+    }
+    Ok(path)
+}
+
+/// Parse and validate. An absent or empty configuration means all defaults.
+pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
+    let bytes = bytes.unwrap_or_default();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Config::default());
+    }
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        // Envoy hands a google.protobuf.Struct over in protobuf binary, not JSON.
+        return Err(ConfigError(
+            "expected a JSON object; give it as a google.protobuf.StringValue holding JSON text".into(),
+        ));
+    }
+    let raw: RawConfig =
+        serde_json::from_slice(bytes).map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
+    let mut config = Config::default();
+
+    if let Some(prefix) = raw.activity_prefix {
+        validate_prefix(&prefix)?;
+        config.activity_prefix = prefix;
+    }
+    if let Some(id) = raw.identity {
+        if let Some(ns) = id.metadata_namespace {
+            if ns.is_empty() {
+                return Err(ConfigError(
+                    "identity.metadata_namespace must not be empty".into(),
+                ));
+            }
+            config.metadata_namespace = ns;
+        }
+        let d = IdentityFields::default();
+        config.identity = IdentityFields {
+            user: field_path("user", id.user, d.user)?,
+            uid: field_path("uid", id.uid, d.uid)?,
+            groups: field_path("groups", id.groups, d.groups)?,
+            extra: field_path("extra", id.extra, d.extra)?,
+            userinfo: field_path("userinfo", id.userinfo, d.userinfo)?,
+        };
+    }
+    if let Some(extras) = raw.forward_extras {
+        let mut seen: Vec<ForwardExtra> = Vec::with_capacity(extras.len());
+        for key in extras {
+            if key.is_empty() {
+                return Err(ConfigError(
+                    "forward_extras must not contain empty keys".into(),
+                ));
+            }
+            if seen.iter().any(|e| e.key == key) {
+                return Err(ConfigError(format!("forward_extras lists '{key}' twice")));
+            }
+            seen.push(ForwardExtra::new(&key));
+        }
+        config.forward_extras = seen;
+    }
+    if let Some(max) = raw.max_body_bytes {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        if max == 0 || max > MAX_BODY_BYTES_LIMIT {
+            return Err(ConfigError(format!(
+                "max_body_bytes must be between 1 and {MAX_BODY_BYTES_LIMIT}"
+            )));
+        }
+        config.max_body_bytes = max;
+    }
+    Ok(config)
+}
+
+fn validate_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let ok = prefix.starts_with('/')
+        && !prefix.ends_with('/')
+        && !prefix.contains("//")
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~'))
+        && !prefix.split('/').any(|s| s == "." || s == "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "activity_prefix '{prefix}' must be an absolute path without a trailing '/', query, escapes or dot segments (e.g. {DEFAULT_ACTIVITY_PREFIX})"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let c = parse(None).unwrap();
+        assert_eq!(c, parse(Some(b"  ")).unwrap());
+        assert_eq!(c, parse(Some(b"{}")).unwrap());
+        assert_eq!(c.activity_prefix, "/apis/activity.miloapis.com/v1alpha1");
+        assert_eq!(c.metadata_namespace, "envoy.filters.http.ext_authz");
+        assert_eq!(c.max_body_bytes, 1_048_576);
+        assert_eq!(
+            c.forward_extras
+                .iter()
+                .map(|e| e.header.as_str())
+                .collect::<Vec<_>>(),
+            vec![
+                "x-remote-extra-iam.miloapis.com%2Fparent-type",
+                "x-remote-extra-iam.miloapis.com%2Fparent-name",
+                "x-remote-extra-iam.miloapis.com%2Fparent-api-group",
+            ]
+        );
+        assert!(c.forwards_scope_extras());
+        assert_eq!(
+            c.upstream(),
+            Upstream::Prefix("/apis/activity.miloapis.com/v1alpha1")
+        );
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = parse(Some(include_bytes!("../testdata/config-full.json"))).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn nested_identity_paths_and_standard_mode() {
+        let c = parse(Some(
+            br#"{"activity_prefix":"/api/v1","identity":{"metadata_namespace":"envoy.filters.http.jwt_authn",
+                "user":["jwt_payload","sub"],"groups":["jwt_payload","groups"]},
+                "forward_extras":["a/b"],"max_body_bytes":2048}"#,
+        ))
+        .unwrap();
+        assert_eq!(c.upstream(), Upstream::Standard);
+        assert_eq!(
+            c.identity.user,
+            vec!["jwt_payload".to_owned(), "sub".to_owned()]
+        );
+        assert_eq!(c.identity.uid, vec!["uid".to_owned()]);
+        assert_eq!(c.forward_extras[0].header, "x-remote-extra-a%2Fb");
+        assert_eq!(c.max_body_bytes, 2048);
+        assert!(!c.forwards_scope_extras());
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused() {
+        for bad in [
+            &br#"{"activity_prefx":"/x"}"#[..],
+            br#"not json"#,
+            br#"[]"#,
+            b"\n\x1b\n\x0emax_body_bytes",
+            br#"{"activity_prefix":"apis/x"}"#,
+            br#"{"activity_prefix":"/apis/x/"}"#,
+            br#"{"activity_prefix":"/apis/x?y=1"}"#,
+            br#"{"activity_prefix":"/apis/../x"}"#,
+            br#"{"activity_prefix":"/apis/%2e"}"#,
+            br#"{"identity":{"user":""}}"#,
+            br#"{"identity":{"user":[]}}"#,
+            br#"{"identity":{"metadata_namespace":""}}"#,
+            br#"{"identity":{"usr":"x"}}"#,
+            br#"{"forward_extras":["a","a"]}"#,
+            br#"{"forward_extras":[""]}"#,
+            br#"{"max_body_bytes":0}"#,
+            br#"{"max_body_bytes":-1}"#,
+            br#"{"max_body_bytes":1e20}"#,
+            br#"{"max_body_bytes":999999999999}"#,
+        ] {
+            let e = parse(Some(bad));
+            assert!(e.is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(e
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid plugin configuration"));
+        }
+    }
+}

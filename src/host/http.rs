@@ -1,0 +1,253 @@
+//! The per-request context: read headers once, decide with the pure modules, write once.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+use super::abi::{self, BufferType, MapType};
+use super::root::Shared;
+use crate::identity::{self, IdentityError, UserInfo};
+use crate::pairs;
+use crate::request::{forward_headers, inspect, BodyJob, Inspection};
+use crate::status::{KubeError, Reason, Rejection};
+
+/// proxy-wasm status for "the host could not serialize the value".
+const SERIALIZATION_FAILURE: u32 = 3;
+
+enum State {
+    Start,
+    /// A write whose body is buffered until complete, then checked and scoped.
+    ///
+    /// Its headers have already gone on: proxy-wasm turns a paused headers callback into
+    /// "stop all iteration", after which the body would never reach this filter. So a scoped
+    /// write's `content-length` is dropped up front and Envoy's buffer filter, after this one,
+    /// holds the request back from the router until the body is final and sets the new length.
+    AwaitBody {
+        job: BodyJob,
+    },
+    Done,
+}
+
+pub struct EventsFilter {
+    shared: Option<Rc<Shared>>,
+    state: State,
+}
+
+impl EventsFilter {
+    pub fn new(shared: Option<Rc<Shared>>) -> Self {
+        EventsFilter {
+            shared,
+            state: State::Start,
+        }
+    }
+
+    /// Answer with a Kubernetes Status and stop the request.
+    fn reject(&mut self, rejection: &Rejection) -> Action {
+        self.state = State::Done;
+        if let Some(shared) = &self.shared {
+            shared.metrics.rejection(rejection.reason);
+        }
+        log::debug!(
+            "activity-events: refused with {} {}: {}",
+            rejection.code(),
+            rejection.reason.as_str(),
+            rejection.message
+        );
+        let headers = pairs::encode([(&b"content-type"[..], &b"application/json"[..])]);
+        let details = format!("activity_events_{}", rejection.reason.metric_name());
+        if let Err(e) = abi::send_local_response(
+            u32::from(rejection.code()),
+            &details,
+            &headers,
+            &rejection.to_json(),
+        ) {
+            log::error!(
+                "activity-events: cannot send local reply (host status {})",
+                e.0
+            );
+        }
+        Action::Pause
+    }
+
+    fn internal(&mut self, what: &str) -> Action {
+        self.reject(&Rejection::new(Reason::InternalError, what.to_owned()))
+    }
+
+    fn on_headers(&mut self, shared: &Shared, end_of_stream: bool) -> Action {
+        let raw = match abi::get_header_pairs(MapType::RequestHeaders) {
+            Ok(raw) => raw,
+            Err(_) => return self.internal("the request headers could not be read"),
+        };
+        let Ok(headers) = pairs::decode(&raw) else {
+            return self.internal("the request headers could not be decoded");
+        };
+        let request = match inspect(&shared.config, &headers) {
+            Ok(Inspection::PassThrough { strip }) => {
+                shared.metrics.passthrough();
+                for name in &strip {
+                    if abi::remove_header(MapType::RequestHeaders, name).is_err() {
+                        return self.internal("a spoofed identity header could not be removed");
+                    }
+                }
+                if !strip.is_empty() {
+                    shared.metrics.spoofed_headers_removed();
+                    log::debug!(
+                        "activity-events: removed {} client-sent X-Remote-* headers",
+                        strip.len()
+                    );
+                }
+                self.state = State::Done;
+                return Action::Continue;
+            }
+            Ok(Inspection::Event(request)) => request,
+            Err(rejection) => return self.reject(&rejection),
+        };
+        let route = &request.route;
+        shared.metrics.request(route.api, route.operation);
+
+        let user = match read_identity(shared) {
+            Ok(user) => user,
+            Err(e) => return self.reject(&e.rejection()),
+        };
+        let forward = match forward_headers(&shared.config, &request, &headers, &user) {
+            Ok(f) => f,
+            Err(rejection) => return self.reject(&rejection),
+        };
+        log::debug!(
+            "activity-events: {} {} namespace={} scoped={}",
+            route.api.metric_name(),
+            route.operation.metric_name(),
+            route.namespace.as_deref().unwrap_or("*"),
+            forward.scope.is_some()
+        );
+        if let Some(job) = &forward.body {
+            if end_of_stream {
+                // A write without a body: let the body check produce the refusal.
+                return match job.run(&[]) {
+                    Err(rejection) => self.reject(&rejection),
+                    Ok(_) => self.internal("empty body accepted"),
+                };
+            }
+        }
+        if abi::set_header_pairs(MapType::RequestHeaders, &forward.headers.finish()).is_err() {
+            return self.internal("the request headers could not be rewritten");
+        }
+        self.state = match forward.body {
+            Some(job) => State::AwaitBody { job },
+            None => State::Done,
+        };
+        Action::Continue
+    }
+
+    fn on_body(&mut self, shared: &Shared, body_size: usize, end_of_stream: bool) -> Action {
+        let State::AwaitBody { job, .. } = &self.state else {
+            return Action::Continue;
+        };
+        log::debug!(
+            "activity-events: request body {body_size} bytes, end_of_stream={end_of_stream}"
+        );
+        if body_size > job.max_bytes {
+            let rejection = crate::request::too_large(&shared.config);
+            return self.reject(&rejection);
+        }
+        if !end_of_stream {
+            return Action::Pause; // keep buffering
+        }
+        let State::AwaitBody { job } = std::mem::replace(&mut self.state, State::Done) else {
+            return Action::Continue;
+        };
+        let body = match abi::get_buffer(BufferType::RequestBody, 0, body_size) {
+            Ok(b) => b,
+            Err(_) => return self.internal("the request body could not be read"),
+        };
+        match job.run(&body) {
+            Err(rejection) => self.reject(&rejection),
+            Ok(replacement) => {
+                if let Some(new_body) = replacement {
+                    if abi::set_buffer(BufferType::RequestBody, 0, body_size, &new_body).is_err() {
+                        return self.internal("the request body could not be rewritten");
+                    }
+                    shared.metrics.scope_injection();
+                }
+                Action::Continue
+            }
+        }
+    }
+}
+
+/// The user from dynamic metadata: one host call for the whole namespace, or, when the host
+/// cannot serialize it (a value type it does not encode), one call per configured field.
+fn read_identity(shared: &Shared) -> Result<UserInfo, IdentityError> {
+    let config = &shared.config;
+    let ns = config.metadata_namespace.as_str();
+    match abi::get_property(&["metadata", "filter_metadata", ns]) {
+        Ok(found) => identity::from_namespace(found.as_deref(), &config.identity),
+        Err(e) if e.0 == SERIALIZATION_FAILURE => {
+            let fields = &config.identity;
+            let fetch = |path: &Vec<String>| -> Result<Option<Vec<u8>>, IdentityError> {
+                let mut full = vec!["metadata", "filter_metadata", ns];
+                full.extend(path.iter().map(String::as_str));
+                abi::get_property(&full).map_err(|e| {
+                    IdentityError::Malformed(format!(
+                        "metadata field {} unreadable (host status {})",
+                        path.join("."),
+                        e.0
+                    ))
+                })
+            };
+            if let Some(info) = fetch(&fields.userinfo)? {
+                if !info.is_empty() {
+                    return identity::from_userinfo(&info);
+                }
+            }
+            let fetched = [
+                (&fields.user, fetch(&fields.user)?),
+                (&fields.uid, fetch(&fields.uid)?),
+                (&fields.groups, fetch(&fields.groups)?),
+                (&fields.extra, fetch(&fields.extra)?),
+            ];
+            identity::from_fields(
+                |path| {
+                    Ok(fetched
+                        .iter()
+                        .find(|(p, _)| *p == path)
+                        .and_then(|(_, v)| v.as_deref()))
+                },
+                fields,
+            )
+        }
+        Err(e) => Err(IdentityError::Malformed(format!(
+            "metadata namespace unreadable (host status {})",
+            e.0
+        ))),
+    }
+}
+
+impl Context for EventsFilter {}
+
+impl HttpContext for EventsFilter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return self.internal("the events filter has no configuration");
+        };
+        self.on_headers(&shared, end_of_stream)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return Action::Continue;
+        };
+        self.on_body(&shared, body_size, end_of_stream)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if matches!(self.state, State::AwaitBody { .. }) {
+            return self.reject(&Rejection::new(
+                Reason::BadRequest,
+                "request trailers are not supported on event writes",
+            ));
+        }
+        Action::Continue
+    }
+}

@@ -1,0 +1,76 @@
+//! Counters, defined once per VM and shared by every stream. Envoy exposes them as
+//! `wasmcustom.activity_events.*`.
+
+use std::collections::HashMap;
+
+use super::abi;
+use crate::route::{Api, Operation};
+use crate::status::Reason;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: HashMap<(Api, Operation), u32>,
+    rejections: HashMap<Reason, u32>,
+    scope_injections: Option<u32>,
+    passthrough: Option<u32>,
+    spoofed_headers_removed: Option<u32>,
+}
+
+impl Metrics {
+    pub fn define() -> Self {
+        let mut m = Metrics::default();
+        for api in Api::ALL {
+            for op in Operation::ALL {
+                let name = format!(
+                    "activity_events.requests.{}.{}",
+                    api.metric_name(),
+                    op.metric_name()
+                );
+                if let Ok(id) = abi::define_counter(&name) {
+                    m.requests.insert((api, op), id);
+                }
+            }
+        }
+        for reason in Reason::ALL {
+            let name = format!("activity_events.rejections.{}", reason.metric_name());
+            if let Ok(id) = abi::define_counter(&name) {
+                m.rejections.insert(reason, id);
+            }
+        }
+        m.scope_injections = abi::define_counter("activity_events.scope_injections").ok();
+        m.passthrough = abi::define_counter("activity_events.passthrough").ok();
+        m.spoofed_headers_removed =
+            abi::define_counter("activity_events.spoofed_headers_removed").ok();
+        m
+    }
+
+    pub fn request(&self, api: Api, op: Operation) {
+        if let Some(id) = self.requests.get(&(api, op)) {
+            abi::increment(*id);
+        }
+    }
+
+    pub fn rejection(&self, reason: Reason) {
+        if let Some(id) = self.rejections.get(&reason) {
+            abi::increment(*id);
+        }
+    }
+
+    pub fn scope_injection(&self) {
+        if let Some(id) = self.scope_injections {
+            abi::increment(id);
+        }
+    }
+
+    pub fn passthrough(&self) {
+        if let Some(id) = self.passthrough {
+            abi::increment(id);
+        }
+    }
+
+    pub fn spoofed_headers_removed(&self) {
+        if let Some(id) = self.spoofed_headers_removed {
+            abi::increment(id);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Host glue: the proxy-wasm contexts. Kept thin; every decision is made in the pure modules.
+
+mod abi;
+mod http;
+mod metrics;
+mod root;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    // Refined from the host's level in on_configure; debug logs cost nothing when filtered here.
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::Root::default()) });
+}}

@@ -1,0 +1,85 @@
+//! The root context: validates the plugin configuration and defines the counters.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{ContextType, LogLevel};
+
+use super::abi::{self, BufferType};
+use super::http::EventsFilter;
+use super::metrics::Metrics;
+use crate::config::{self, Config};
+
+/// What every stream of this plugin shares.
+pub struct Shared {
+    pub config: Config,
+    pub metrics: Metrics,
+}
+
+#[derive(Default)]
+pub struct Root {
+    shared: Option<Rc<Shared>>,
+}
+
+impl Context for Root {}
+
+fn level_from_host(level: u32) -> LogLevel {
+    match level {
+        0 => LogLevel::Trace,
+        1 => LogLevel::Debug,
+        2 => LogLevel::Info,
+        3 => LogLevel::Warn,
+        4 => LogLevel::Error,
+        _ => LogLevel::Critical,
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        if let Some(level) = abi::log_level() {
+            proxy_wasm::set_log_level(level_from_host(level));
+        }
+        let raw = match abi::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(raw) => raw,
+            Err(e) => {
+                log::error!(
+                    "activity-events: cannot read the plugin configuration (host status {})",
+                    e.0
+                );
+                return false;
+            }
+        };
+        match config::parse(Some(&raw)) {
+            Ok(config) => {
+                if !config.forwards_scope_extras() {
+                    log::warn!(
+                        "activity-events: forward_extras lacks the scope extras; Activity cannot filter reads by tenant"
+                    );
+                }
+                log::info!(
+                    "activity-events: configured, event requests go to {} (identity from metadata namespace {})",
+                    config.activity_prefix,
+                    config.metadata_namespace
+                );
+                self.shared = Some(Rc::new(Shared {
+                    config,
+                    metrics: Metrics::define(),
+                }));
+                true
+            }
+            Err(e) => {
+                log::error!("activity-events: {e}");
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Never None: the SDK panics on None. Without a configuration the stream fails closed.
+        Some(Box::new(EventsFilter::new(self.shared.clone())))
+    }
+}

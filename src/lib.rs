@@ -1,0 +1,28 @@
+//! Activity Events Proxy: a proxy-wasm HTTP filter that serves the Kubernetes Event APIs
+//! (core/v1 and events.k8s.io/v1) from the Activity API server.
+//!
+//! Everything except `host` is pure logic with no proxy-wasm dependency, so it is unit-tested
+//! natively. `host` is the thin glue that only exists in the `wasm32` build.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod config;
+pub mod escape;
+pub mod identity;
+pub mod media;
+pub mod pairs;
+pub mod query;
+pub mod request;
+pub mod route;
+pub mod scope;
+pub mod status;
+
+#[cfg(target_arch = "wasm32")]
+mod host;
