@@ -1,0 +1,203 @@
+//! The test-only admin port (plain HTTP on loopback): recorded requests, fault injection, the
+//! store's contents, seeding and reset.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::event;
+use crate::faults::FaultSpec;
+use crate::respond::{self, Body};
+use crate::server::Shared;
+use crate::store::{set_meta, Write};
+
+/// What the admin API reports about the running server.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub main_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+}
+
+pub async fn serve_admin(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    info: Info,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let shared = shared.clone();
+                let info = info.clone();
+                conns.spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let shared = shared.clone();
+                        let info = info.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(req, &shared, &info).await) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                });
+            }
+        }
+    }
+    conns.abort_all();
+}
+
+fn ok(v: &Value) -> Response<Body> {
+    respond::json(200, v)
+}
+
+fn bad(msg: impl Into<String>) -> Response<Body> {
+    respond::json(400, &json!({"error": msg.into()}))
+}
+
+async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let body = match Limited::new(req.into_body(), 64 * 1024 * 1024)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return bad(format!("reading body: {e}")),
+    };
+    let store = &shared.api.store;
+    match (&method, path.as_str()) {
+        (&Method::GET, "/healthz") => ok(&json!({"status": "ok"})),
+        (&Method::GET, "/info") => ok(&json!({
+            "mainAddr": info.main_addr.to_string(),
+            "adminAddr": info.admin_addr.to_string(),
+            "prefix": shared.api.res.prefix,
+            "apiVersion": shared.api.res.api_version(),
+            "resourceVersion": store.current_rv().to_string(),
+        })),
+        (&Method::GET, "/requests") => ok(&json!(shared.recorder.all())),
+        (&Method::DELETE, "/requests") => {
+            shared.recorder.clear();
+            ok(&json!({"status": "cleared"}))
+        }
+        (&Method::GET, "/faults") => ok(&json!(shared.faults.pending())),
+        (&Method::POST, "/faults") => add_faults(shared, &body),
+        (&Method::DELETE, "/faults") => {
+            shared.faults.clear();
+            ok(&json!({"status": "cleared"}))
+        }
+        (&Method::GET, "/events") => ok(&Value::Array(
+            store.all().iter().map(|o| (**o).clone()).collect(),
+        )),
+        (&Method::POST, "/events") => seed_events(shared, &body),
+        (&Method::DELETE, "/events") => {
+            store.reset();
+            ok(&json!({"status": "cleared"}))
+        }
+        (&Method::POST, "/reset") => {
+            store.reset();
+            shared.recorder.clear();
+            shared.faults.clear();
+            ok(&json!({"status": "reset"}))
+        }
+        (_, "/healthz" | "/info" | "/requests" | "/faults" | "/events" | "/reset") => {
+            respond::json(
+                405,
+                &json!({"error": format!("{method} not allowed on {path}")}),
+            )
+        }
+        _ => respond::json(404, &json!({"error": format!("no admin endpoint {path}")})),
+    }
+}
+
+/// One value or a JSON array of them.
+fn one_or_many(body: &[u8]) -> Result<Vec<Value>, String> {
+    match serde_json::from_slice::<Value>(body).map_err(|e| format!("invalid JSON: {e}"))? {
+        Value::Array(items) => Ok(items),
+        v => Ok(vec![v]),
+    }
+}
+
+fn add_faults(shared: &Shared, body: &[u8]) -> Response<Body> {
+    let items = match one_or_many(body) {
+        Ok(i) => i,
+        Err(e) => return bad(e),
+    };
+    let mut specs = Vec::new();
+    for item in items {
+        let spec: FaultSpec = match serde_json::from_value(item) {
+            Ok(s) => s,
+            Err(e) => return bad(format!("invalid fault: {e}")),
+        };
+        if let Err(e) = spec.validate() {
+            return bad(e);
+        }
+        specs.push(spec);
+    }
+    for s in specs {
+        shared.faults.push(s);
+    }
+    respond::json(201, &json!(shared.faults.pending()))
+}
+
+/// Stores events directly (no scope, no filter): metadata.namespace and metadata.name are
+/// required; kind/apiVersion, uid and creationTimestamp are filled in when missing. An existing
+/// object with the same key is replaced. Watchers see the changes.
+fn seed_events(shared: &Shared, body: &[u8]) -> Response<Body> {
+    let items = match one_or_many(body) {
+        Ok(i) => i,
+        Err(e) => return bad(e),
+    };
+    let api_version = shared.api.res.api_version();
+    let mut prepared = Vec::new();
+    for mut obj in items {
+        if !obj.is_object() {
+            return bad("each event must be a JSON object");
+        }
+        let (ns, name) = (
+            event::namespace(&obj).to_string(),
+            event::name(&obj).to_string(),
+        );
+        if ns.is_empty() || name.is_empty() {
+            return bad("metadata.namespace and metadata.name are required");
+        }
+        if let Some(o) = obj.as_object_mut() {
+            o.entry("kind").or_insert_with(|| json!("Event"));
+            o.entry("apiVersion").or_insert_with(|| json!(api_version));
+        }
+        if event::uid(&obj).is_empty() {
+            set_meta(&mut obj, "uid", json!(uuid::Uuid::new_v4().to_string()));
+        }
+        if obj
+            .pointer("/metadata/creationTimestamp")
+            .is_none_or(Value::is_null)
+        {
+            set_meta(&mut obj, "creationTimestamp", json!(event::now_rfc3339()));
+        }
+        prepared.push((ns, name, obj));
+    }
+    let mut stored = Vec::new();
+    for (ns, name, obj) in prepared {
+        let result = shared.api.store.write(&ns, &name, false, |cur| {
+            Ok(match cur {
+                Some(_) => Write::Replace(obj),
+                None => Write::Create(obj),
+            })
+        });
+        match result {
+            Ok(w) => stored.push((*w.object).clone()),
+            Err(e) => return respond::json(500, &json!({"error": e.to_string()})),
+        }
+    }
+    respond::json(201, &json!(stored))
+}

@@ -1,0 +1,802 @@
+//! The `events` resource: routing and the create/get/list/watch/update/patch/delete handlers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{header, HeaderMap, Method, Response};
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use crate::event;
+use crate::negotiate::{self, IncludeObject, Output};
+use crate::pagination::{self, Continue};
+use crate::patch::{self, PatchError};
+use crate::resource::Resource;
+use crate::respond::{self, Body};
+use crate::scope::Scope;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::{self, ApiError, Cause};
+use crate::store::{set_meta, Store, WatchFrom, Write, Written};
+use crate::table::{self, TableShape};
+use crate::watch::{self, Watcher};
+
+/// What a URL under the prefix addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `{prefix}/namespaces/{ns}/events` or, with `None`, `{prefix}/events`.
+    Collection { namespace: Option<String> },
+    /// `{prefix}/namespaces/{ns}/events/{name}`.
+    Item { namespace: String, name: String },
+}
+
+/// A route: the target and whether it came through the legacy `/watch/` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub target: Target,
+    pub legacy_watch: bool,
+}
+
+pub fn route(res: &Resource, path: &str) -> Option<Route> {
+    let rest = path.strip_prefix(res.prefix.as_str())?;
+    let rest = rest.strip_prefix('/')?;
+    let (legacy_watch, rest) = match rest.strip_prefix("watch/") {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let segs: Vec<&str> = rest.split('/').collect();
+    let seg = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let target = match segs.as_slice() {
+        ["events"] => Target::Collection { namespace: None },
+        ["namespaces", ns, "events"] => Target::Collection {
+            namespace: Some(seg(ns)?),
+        },
+        ["namespaces", ns, "events", name] => Target::Item {
+            namespace: seg(ns)?,
+            name: seg(name)?,
+        },
+        _ => return None,
+    };
+    Some(Route {
+        target,
+        legacy_watch,
+    })
+}
+
+/// Query parameters, percent-decoded; the first value of a key wins.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(q: Option<&str>) -> Self {
+        Query(
+            form_urlencoded::parse(q.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Kubernetes' query bool: present and not `0`/`f`/`false`/`n`/`no` (any case) is true.
+    pub fn flag(&self, key: &str) -> bool {
+        match self.get(key) {
+            None => false,
+            Some(v) => !["0", "f", "false", "n", "no"]
+                .iter()
+                .any(|f| v.eq_ignore_ascii_case(f)),
+        }
+    }
+}
+
+/// One main-port API request, already authenticated.
+pub struct ApiRequest<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub scope: Scope,
+}
+
+pub struct Api {
+    pub store: Arc<Store>,
+    pub res: Resource,
+    pub bookmark_interval: Duration,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+impl Api {
+    pub fn handle(&self, req: &ApiRequest<'_>) -> Response<Body> {
+        match self.dispatch(req) {
+            Ok(r) => r,
+            Err(e) => respond::error(&e),
+        }
+    }
+
+    fn dispatch(&self, req: &ApiRequest<'_>) -> Result<Response<Body>> {
+        let route = route(&self.res, req.path).ok_or_else(ApiError::no_route)?;
+        let q = Query::parse(req.query);
+        let m = req.method;
+        match (&route.target, route.legacy_watch) {
+            (Target::Collection { namespace }, true) if m == Method::GET => {
+                self.watch(req, &q, namespace.clone(), None)
+            }
+            (Target::Item { namespace, name }, true) if m == Method::GET => {
+                self.watch(req, &q, Some(namespace.clone()), Some(name))
+            }
+            (_, true) => Err(ApiError::method_not_allowed()),
+            (Target::Collection { namespace }, false) => match *m {
+                Method::GET if q.flag("watch") => self.watch(req, &q, namespace.clone(), None),
+                Method::GET => self.list(req, &q, namespace.as_deref()),
+                Method::POST => match namespace {
+                    Some(ns) => self.create(req, &q, ns),
+                    None => Err(ApiError::method_not_allowed()),
+                },
+                Method::DELETE => match namespace {
+                    Some(ns) => self.delete_collection(req, &q, ns),
+                    None => Err(ApiError::method_not_allowed()),
+                },
+                _ => Err(ApiError::method_not_allowed()),
+            },
+            (Target::Item { namespace, name }, false) => match *m {
+                Method::GET => self.get(req, &q, namespace, name),
+                Method::PUT => self.update(req, &q, namespace, name),
+                Method::PATCH => self.patch(req, &q, namespace, name),
+                Method::DELETE => self.delete(req, &q, namespace, name),
+                _ => Err(ApiError::method_not_allowed()),
+            },
+        }
+    }
+
+    // ---- reads ---------------------------------------------------------------------------
+
+    fn get(&self, req: &ApiRequest<'_>, q: &Query, ns: &str, name: &str) -> Result<Response<Body>> {
+        let out = output(req.headers)?;
+        let include = IncludeObject::parse(q.get("includeObject"))?;
+        let obj = self
+            .store
+            .get(ns, name)
+            .filter(|o| req.scope.allows(o))
+            .ok_or_else(|| ApiError::not_found(&self.res, name))?;
+        Ok(respond::json(200, &render_one(&obj, out, include)))
+    }
+
+    fn list(&self, req: &ApiRequest<'_>, q: &Query, ns: Option<&str>) -> Result<Response<Body>> {
+        let out = output(req.headers)?;
+        let include = IncludeObject::parse(q.get("includeObject"))?;
+        let fields = field_selector(q)?;
+        let labels = label_selector(q)?;
+        let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+            None => None,
+            Some(l) => Some(
+                l.parse::<usize>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid limit: {l:?}")))?,
+            )
+            .filter(|l| *l > 0),
+        };
+        let cont = match q.get("continue").filter(|c| !c.is_empty()) {
+            Some(c) => Some(pagination::decode(c).map_err(ApiError::bad_request)?),
+            None => None,
+        };
+        let at = match &cont {
+            Some(c) => Some(c.rv),
+            None if q.get("resourceVersionMatch") == Some("Exact") => {
+                Some(parse_rv(q.get("resourceVersion").unwrap_or(""))?)
+            }
+            None => None,
+        };
+        let (rv, objects) = self.store.snapshot(at).map_err(|e| match cont {
+            Some(_) => ApiError::expired(
+                "The provided continue parameter is too old to display a consistent list result. \
+                 You can start a new list without the continue parameter.",
+            ),
+            None => ApiError::expired(format!(
+                "too old resource version: {} ({})",
+                e.requested, e.oldest
+            )),
+        })?;
+        let mut visible: Vec<&Arc<Value>> = objects
+            .iter()
+            .filter(|o| ns.is_none_or(|n| event::namespace(o) == n))
+            .filter(|o| req.scope.allows(o) && fields.matches(o) && labels.matches(o))
+            .filter(|o| match &cont {
+                Some(c) => {
+                    (event::namespace(o), event::name(o)) > (c.after.0.as_str(), c.after.1.as_str())
+                }
+                None => true,
+            })
+            .collect();
+        let mut list_meta = Map::new();
+        list_meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        if let Some(limit) = limit {
+            if visible.len() > limit {
+                let remaining = visible.len() - limit;
+                visible.truncate(limit);
+                if let Some(last) = visible.last() {
+                    let token = pagination::encode(&Continue {
+                        rv,
+                        after: (event::namespace(last).into(), event::name(last).into()),
+                    });
+                    list_meta.insert("continue".into(), json!(token));
+                }
+                // Like Kubernetes, only counted when no selector filtered the list.
+                if fields.is_empty() && labels.is_empty() {
+                    list_meta.insert("remainingItemCount".into(), json!(remaining));
+                }
+            }
+        }
+        let list_meta = Value::Object(list_meta);
+        let items: Vec<&Value> = visible.iter().map(|o| o.as_ref()).collect();
+        let body = match out {
+            Output::Object => json!({
+                "kind": "EventList",
+                "apiVersion": self.res.api_version(),
+                "metadata": list_meta,
+                "items": items,
+            }),
+            Output::Table { version } => table::table(
+                &items,
+                list_meta,
+                true,
+                TableShape { version, include },
+                OffsetDateTime::now_utc(),
+            ),
+            Output::PartialMetadata { version } => json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": format!("meta.k8s.io/{version}"),
+                "metadata": list_meta,
+                "items": items.iter().map(|o| table::partial_metadata(o, version)).collect::<Vec<_>>(),
+            }),
+        };
+        Ok(respond::json(200, &body))
+    }
+
+    fn watch(
+        &self,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: Option<String>,
+        name: Option<&str>,
+    ) -> Result<Response<Body>> {
+        let out = output(req.headers)?;
+        let include = IncludeObject::parse(q.get("includeObject"))?;
+        let mut fields = field_selector(q)?;
+        if let Some(name) = name {
+            fields.requirements.push(crate::selector::FieldRequirement {
+                field: "metadata.name".into(),
+                op: crate::selector::FieldOp::Equals,
+                value: name.to_string(),
+            });
+        }
+        let labels = label_selector(q)?;
+        let from = match q.get("resourceVersion").unwrap_or("") {
+            "" | "0" => WatchFrom::Current,
+            rv => WatchFrom::After(parse_rv(rv)?),
+        };
+        let timeout = match q.get("timeoutSeconds").filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => Some(Duration::from_secs(t.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}"))
+            })?)),
+        };
+        let w = Watcher {
+            namespace: ns,
+            scope: req.scope.clone(),
+            fields,
+            labels,
+            output: out,
+            include,
+            api_version: self.res.api_version(),
+            bookmarks: q.flag("allowWatchBookmarks"),
+            bookmark_interval: self.bookmark_interval,
+            timeout,
+        };
+        Ok(watch::start(&self.store, from, w))
+    }
+
+    // ---- writes --------------------------------------------------------------------------
+
+    fn create(&self, req: &ApiRequest<'_>, q: &Query, ns: &str) -> Result<Response<Body>> {
+        let out = output(req.headers)?;
+        let include = IncludeObject::parse(q.get("includeObject"))?;
+        let dry_run = dry_run(q)?;
+        let mut obj = self.decode_body(req)?;
+        match event::namespace(&obj) {
+            "" => set_meta(&mut obj, "namespace", json!(ns)),
+            n if n == ns => {}
+            _ => return Err(namespace_mismatch()),
+        }
+        if !event::resource_version(&obj).is_empty() {
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        let explicit = event::name(&obj).to_string();
+        let generate = obj
+            .get("metadata")
+            .and_then(|m| m.get("generateName"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if explicit.is_empty() && generate.is_empty() {
+            return Err(ApiError::invalid(
+                &self.res,
+                "",
+                vec![Cause {
+                    reason: "FieldValueRequired",
+                    message: "Required value: name or generateName is required".into(),
+                    field: "metadata.name".into(),
+                }],
+            ));
+        }
+        set_meta(&mut obj, "uid", json!(uuid::Uuid::new_v4().to_string()));
+        set_meta(&mut obj, "creationTimestamp", json!(event::now_rfc3339()));
+        // A generated name can collide; Kubernetes retries a few times too.
+        let attempts = if explicit.is_empty() { 8 } else { 1 };
+        let mut last_err = None;
+        for _ in 0..attempts {
+            let name = if explicit.is_empty() {
+                event::generate_name(&generate)
+            } else {
+                explicit.clone()
+            };
+            self.validate_name(&name)?;
+            let mut candidate = obj.clone();
+            set_meta(&mut candidate, "name", json!(name));
+            let res = &self.res;
+            let result = self.store.write(ns, &name, dry_run, |cur| match cur {
+                Some(_) => Err(ApiError::already_exists(res, &name)),
+                None => Ok(Write::Create(candidate)),
+            });
+            match result {
+                Ok(w) => return Ok(respond::json(201, &render_one(&w.object, out, include))),
+                Err(e) if e.reason == "AlreadyExists" && explicit.is_empty() => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| ApiError::internal("could not generate a unique name")))
+    }
+
+    fn update(
+        &self,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+        name: &str,
+    ) -> Result<Response<Body>> {
+        let out = output(req.headers)?;
+        let include = IncludeObject::parse(q.get("includeObject"))?;
+        let dry_run = dry_run(q)?;
+        let mut obj = self.decode_body(req)?;
+        match event::namespace(&obj) {
+            "" => set_meta(&mut obj, "namespace", json!(ns)),
+            n if n == ns => {}
+            _ => return Err(namespace_mismatch()),
+        }
+        if event::name(&obj) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({})",
+                event::name(&obj),
+                name
+            )));
+        }
+        let res = &self.res;
+        let scope = &req.scope;
+        let written = self.store.write(ns, name, dry_run, |cur| {
+            let Some(cur) = cur.filter(|c| scope.allows(c)) else {
+                if cur.is_some() || !event::resource_version(&obj).is_empty() {
+                    return Err(ApiError::not_found(res, name));
+                }
+                // Events allow create-on-update, like kube-apiserver's event strategy.
+                let mut created = obj;
+                set_meta(&mut created, "uid", json!(uuid::Uuid::new_v4().to_string()));
+                set_meta(&mut created, "creationTimestamp", json!(event::now_rfc3339()));
+                return Ok(Write::Create(created));
+            };
+            let rv = event::resource_version(&obj);
+            if !rv.is_empty() && rv != event::resource_version(cur) {
+                return Err(ApiError::conflict(
+                    res,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+            Ok(Write::Replace(carry_system_fields(res, name, obj, cur)?))
+        })?;
+        Ok(written_response(&written, out, include))
+    }
+
+    fn patch(
+        &self,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+        name: &str,
+    ) -> Result<Response<Body>> {
+        let out = output(req.headers)?;
+        let include = IncludeObject::parse(q.get("includeObject"))?;
+        let dry_run = dry_run(q)?;
+        let ct = content_type(req.headers);
+        let kind = patch::patch_type(&ct).ok_or_else(|| {
+            ApiError::unsupported_media_type(
+                &ct,
+                "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
+            )
+        })?;
+        let res = &self.res;
+        let scope = &req.scope;
+        let written = self.store.write(ns, name, dry_run, |cur| {
+            let cur = cur
+                .filter(|c| scope.allows(c))
+                .ok_or_else(|| ApiError::not_found(res, name))?;
+            let patched = patch::apply(kind, cur, req.body).map_err(|e| match e {
+                PatchError::BadRequest(m) => ApiError::bad_request(m),
+                PatchError::Invalid(m) => ApiError::new(422, "Invalid", m),
+            })?;
+            check_type_meta(res, &patched)?;
+            if event::namespace(&patched) != ns {
+                return Err(namespace_mismatch());
+            }
+            if event::name(&patched) != name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({})",
+                    event::name(&patched),
+                    name
+                )));
+            }
+            let rv = event::resource_version(&patched);
+            if !rv.is_empty() && rv != event::resource_version(cur) {
+                return Err(ApiError::conflict(
+                    res,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+            Ok(Write::Replace(carry_system_fields(res, name, patched, cur)?))
+        })?;
+        Ok(written_response(&written, out, include))
+    }
+
+    fn delete(
+        &self,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+        name: &str,
+    ) -> Result<Response<Body>> {
+        let dry_run = dry_run(q)?;
+        let (pre_uid, pre_rv) = delete_preconditions(req.body)?;
+        let res = &self.res;
+        let scope = &req.scope;
+        let written = self.store.write(ns, name, dry_run, |cur| {
+            let cur = cur
+                .filter(|c| scope.allows(c))
+                .ok_or_else(|| ApiError::not_found(res, name))?;
+            if let Some(uid) = pre_uid.as_deref().filter(|u| *u != event::uid(cur)) {
+                return Err(ApiError::conflict(
+                    res,
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        event::uid(cur)
+                    ),
+                ));
+            }
+            if let Some(rv) = pre_rv.as_deref().filter(|r| *r != event::resource_version(cur)) {
+                return Err(ApiError::conflict(
+                    res,
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        event::resource_version(cur)
+                    ),
+                ));
+            }
+            Ok(Write::Delete)
+        })?;
+        Ok(respond::json(
+            200,
+            &status::delete_success(res, name, event::uid(&written.object)),
+        ))
+    }
+
+    fn delete_collection(
+        &self,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+    ) -> Result<Response<Body>> {
+        let dry_run = dry_run(q)?;
+        let fields = field_selector(q)?;
+        let labels = label_selector(q)?;
+        let (_, objects) = self
+            .store
+            .snapshot(None)
+            .map_err(|_| ApiError::internal("snapshot failed"))?;
+        let mut deleted = Vec::new();
+        for o in objects.iter().filter(|o| {
+            event::namespace(o) == ns
+                && req.scope.allows(o)
+                && fields.matches(o)
+                && labels.matches(o)
+        }) {
+            let name = event::name(o);
+            let scope = &req.scope;
+            // Skip objects that changed scope or vanished since the snapshot.
+            if let Ok(w) = self.store.write(ns, name, dry_run, |cur| match cur {
+                Some(c) if scope.allows(c) => Ok(Write::Delete),
+                _ => Err(ApiError::not_found(&self.res, name)),
+            }) {
+                deleted.push((*w.object).clone());
+            }
+        }
+        Ok(respond::json(
+            200,
+            &json!({
+                "kind": "EventList",
+                "apiVersion": self.res.api_version(),
+                "metadata": {"resourceVersion": self.store.current_rv().to_string()},
+                "items": deleted,
+            }),
+        ))
+    }
+
+    // ---- helpers -------------------------------------------------------------------------
+
+    /// Parses a JSON Event body and checks its apiVersion/kind (when set) against the resource.
+    fn decode_body(&self, req: &ApiRequest<'_>) -> Result<Value> {
+        let ct = content_type(req.headers);
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !matches!(media.as_str(), "" | "application/json" | "*/*") {
+            return Err(ApiError::unsupported_media_type(&ct, "application/json"));
+        }
+        let mut obj: Value = serde_json::from_slice(req.body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        })?;
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
+        }
+        check_type_meta(&self.res, &obj)?;
+        if let Some(o) = obj.as_object_mut() {
+            o.insert("kind".into(), json!("Event"));
+            o.insert("apiVersion".into(), json!(self.res.api_version()));
+        }
+        Ok(obj)
+    }
+
+    fn validate_name(&self, name: &str) -> Result<()> {
+        event::validate_name(name).map_err(|why| {
+            ApiError::invalid(
+                &self.res,
+                name,
+                vec![Cause {
+                    reason: "FieldValueInvalid",
+                    message: format!("Invalid value: {name:?}: {why}"),
+                    field: "metadata.name".into(),
+                }],
+            )
+        })
+    }
+}
+
+/// apiVersion/kind in a body are optional, but when present must be this resource's.
+fn check_type_meta(res: &Resource, obj: &Value) -> Result<()> {
+    let expected = res.api_version();
+    if let Some(v) = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+    {
+        if v != expected {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({expected})"
+            )));
+        }
+    }
+    if let Some(k) = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+    {
+        if k != "Event" {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind (Event)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Keeps server-owned metadata across an update: uid (immutable) and creationTimestamp.
+fn carry_system_fields(res: &Resource, name: &str, mut obj: Value, cur: &Value) -> Result<Value> {
+    let uid = event::uid(&obj);
+    if !uid.is_empty() && uid != event::uid(cur) {
+        return Err(ApiError::invalid(
+            res,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid",
+                message: format!("Invalid value: {uid:?}: field is immutable"),
+                field: "metadata.uid".into(),
+            }],
+        ));
+    }
+    set_meta(&mut obj, "uid", json!(event::uid(cur)));
+    let created = cur
+        .get("metadata")
+        .and_then(|m| m.get("creationTimestamp"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    set_meta(&mut obj, "creationTimestamp", created);
+    if let Some(o) = obj.as_object_mut() {
+        o.insert("kind".into(), json!("Event"));
+        o.insert("apiVersion".into(), json!(res.api_version()));
+    }
+    Ok(obj)
+}
+
+fn written_response(w: &Written, out: Output, include: IncludeObject) -> Response<Body> {
+    let code = match w.kind {
+        crate::store::ChangeType::Added => 201,
+        _ => 200,
+    };
+    respond::json(code, &render_one(&w.object, out, include))
+}
+
+/// A single object in the negotiated shape.
+fn render_one(obj: &Value, out: Output, include: IncludeObject) -> Value {
+    match out {
+        Output::Object => obj.clone(),
+        Output::PartialMetadata { version } => table::partial_metadata(obj, version),
+        Output::Table { version } => table::table(
+            &[obj],
+            json!({"resourceVersion": event::resource_version(obj)}),
+            true,
+            TableShape { version, include },
+            OffsetDateTime::now_utc(),
+        ),
+    }
+}
+
+fn output(headers: &HeaderMap) -> Result<Output> {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    negotiate::negotiate(Some(&accept))
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn field_selector(q: &Query) -> Result<FieldSelector> {
+    FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)
+}
+
+fn label_selector(q: &Query) -> Result<LabelSelector> {
+    LabelSelector::parse(q.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)
+}
+
+fn parse_rv(rv: &str) -> Result<u64> {
+    rv.parse::<u64>()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+}
+
+fn dry_run(q: &Query) -> Result<bool> {
+    match q.get("dryRun") {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "Invalid dry run value: {v:?}: supported values: \"All\""
+        ))),
+    }
+}
+
+fn namespace_mismatch() -> ApiError {
+    ApiError::bad_request(
+        "the namespace of the provided object does not match the namespace sent on the request",
+    )
+}
+
+/// `DeleteOptions.preconditions` from an optional JSON body.
+fn delete_preconditions(body: &[u8]) -> Result<(Option<String>, Option<String>)> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((None, None));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+    let pre = v.get("preconditions");
+    let get = |k: &str| {
+        pre.and_then(|p| p.get(k))
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    Ok((get("uid"), get("resourceVersion")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let res = Resource::from_prefix("/apis/activity.miloapis.com/v1alpha1").unwrap();
+        let p = |s: &str| route(&res, s);
+        assert_eq!(
+            p("/apis/activity.miloapis.com/v1alpha1/namespaces/ns/events")
+                .unwrap()
+                .target,
+            Target::Collection {
+                namespace: Some("ns".into())
+            }
+        );
+        assert_eq!(
+            p("/apis/activity.miloapis.com/v1alpha1/events")
+                .unwrap()
+                .target,
+            Target::Collection { namespace: None }
+        );
+        assert_eq!(
+            p("/apis/activity.miloapis.com/v1alpha1/namespaces/ns/events/e1")
+                .unwrap()
+                .target,
+            Target::Item {
+                namespace: "ns".into(),
+                name: "e1".into()
+            }
+        );
+        let w = p("/apis/activity.miloapis.com/v1alpha1/watch/namespaces/ns/events").unwrap();
+        assert!(w.legacy_watch);
+        assert!(p("/api/v1/namespaces/ns/events").is_none());
+        assert!(p("/apis/activity.miloapis.com/v1alpha1/namespaces//events").is_none());
+        assert!(p("/apis/activity.miloapis.com/v1alpha1/pods").is_none());
+        assert!(p("/apis/activity.miloapis.com/v1alpha1x/events").is_none());
+    }
+
+    #[test]
+    fn query_flags_follow_kubernetes_bool_rules() {
+        let q = Query::parse(Some(
+            "watch=1&a=true&b=0&c=false&d=&e=No&fieldSelector=reason%3DX",
+        ));
+        assert!(q.flag("watch"));
+        assert!(q.flag("a"));
+        assert!(!q.flag("b"));
+        assert!(!q.flag("c"));
+        assert!(q.flag("d"));
+        assert!(!q.flag("e"));
+        assert!(!q.flag("missing"));
+        assert_eq!(q.get("fieldSelector"), Some("reason=X"));
+    }
+
+    #[test]
+    fn delete_options_preconditions() {
+        assert_eq!(delete_preconditions(b"").unwrap(), (None, None));
+        assert_eq!(
+            delete_preconditions(br#"{"kind":"DeleteOptions","preconditions":{"uid":"u"}}"#)
+                .unwrap(),
+            (Some("u".into()), None)
+        );
+        assert!(delete_preconditions(b"{").is_err());
+    }
+}

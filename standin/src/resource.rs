@@ -1,0 +1,93 @@
+//! Which API group/version the `events` resource is served as, derived from the URL prefix.
+
+use serde_json::{json, Map, Value};
+
+/// The served `events` resource: `/api/v1` (core, "standard paths" mode) or `/apis/{group}/{version}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// URL prefix without a trailing slash, e.g. `/apis/activity.miloapis.com/v1alpha1`.
+    pub prefix: String,
+    /// API group; empty for the core group.
+    pub group: String,
+    pub version: String,
+}
+
+impl Resource {
+    pub fn from_prefix(prefix: &str) -> anyhow::Result<Self> {
+        let trimmed = prefix.trim_end_matches('/');
+        let parts: Vec<&str> = trimmed.split('/').collect();
+        match parts.as_slice() {
+            ["", "api", version] if !version.is_empty() => Ok(Self {
+                prefix: trimmed.to_string(),
+                group: String::new(),
+                version: (*version).to_string(),
+            }),
+            ["", "apis", group, version] if !group.is_empty() && !version.is_empty() => Ok(Self {
+                prefix: trimmed.to_string(),
+                group: (*group).to_string(),
+                version: (*version).to_string(),
+            }),
+            _ => anyhow::bail!(
+                "prefix {prefix:?} must look like /api/{{version}} or /apis/{{group}}/{{version}}"
+            ),
+        }
+    }
+
+    /// `apiVersion` of stored objects: `v1` or `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `events` or `events.{group}`, as used in error messages.
+    pub fn qualified_resource(&self) -> String {
+        if self.group.is_empty() {
+            "events".to_string()
+        } else {
+            format!("events.{}", self.group)
+        }
+    }
+
+    /// `Event` or `Event.{group}`, as used in Invalid messages.
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            "Event".to_string()
+        } else {
+            format!("Event.{}", self.group)
+        }
+    }
+
+    /// `details` of a Status about one object.
+    pub fn details(&self, name: &str, uid: Option<&str>) -> Value {
+        let mut d = Map::new();
+        d.insert("name".into(), json!(name));
+        if !self.group.is_empty() {
+            d.insert("group".into(), json!(self.group));
+        }
+        d.insert("kind".into(), json!("events"));
+        if let Some(uid) = uid {
+            d.insert("uid".into(), json!(uid));
+        }
+        Value::Object(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_group_and_core_prefixes() {
+        let r = Resource::from_prefix("/apis/activity.miloapis.com/v1alpha1/").unwrap();
+        assert_eq!(r.prefix, "/apis/activity.miloapis.com/v1alpha1");
+        assert_eq!(r.api_version(), "activity.miloapis.com/v1alpha1");
+        let r = Resource::from_prefix("/api/v1").unwrap();
+        assert_eq!(r.api_version(), "v1");
+        assert_eq!(r.qualified_resource(), "events");
+        assert!(Resource::from_prefix("/foo").is_err());
+        assert!(Resource::from_prefix("/apis/x").is_err());
+    }
+}

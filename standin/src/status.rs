@@ -1,0 +1,263 @@
+//! Kubernetes `Status` error bodies, the way kube-apiserver shapes them.
+
+use serde_json::{json, Map, Value};
+
+use crate::resource::Resource;
+
+/// An API error answered as a `Status` object with `status: Failure`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+/// One entry of `details.causes` on a 422 Invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub reason: &'static str,
+    pub message: String,
+    pub field: String,
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.to_string(),
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    pub fn not_found(res: &Resource, name: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", res.qualified_resource(), name),
+        )
+        .with_details(res.details(name, None))
+    }
+
+    /// An unknown URL: kube-apiserver answers these without details.
+    pub fn no_route() -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
+    }
+
+    pub fn already_exists(res: &Resource, name: &str) -> Self {
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{}\" already exists", res.qualified_resource(), name),
+        )
+        .with_details(res.details(name, None))
+    }
+
+    pub fn conflict(res: &Resource, name: &str, why: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": {}",
+                res.qualified_resource(),
+                name,
+                why
+            ),
+        )
+        .with_details(res.details(name, None))
+    }
+
+    /// 422 Invalid with field causes, worded like `errors.NewInvalid`.
+    pub fn invalid(res: &Resource, name: &str, causes: Vec<Cause>) -> Self {
+        let summary: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let summary = match summary.len() {
+            1 => summary.concat(),
+            _ => format!("[{}]", summary.join(", ")),
+        };
+        let causes: Vec<Value> = causes
+            .into_iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
+        let mut details = Map::new();
+        if !name.is_empty() {
+            details.insert("name".into(), json!(name));
+        }
+        if !res.group.is_empty() {
+            details.insert("group".into(), json!(res.group));
+        }
+        details.insert("kind".into(), json!("Event"));
+        details.insert("causes".into(), Value::Array(causes));
+        Self::new(
+            422,
+            "Invalid",
+            format!(
+                "{} \"{}\" is invalid: {}",
+                res.qualified_kind(),
+                name,
+                summary
+            ),
+        )
+        .with_details(Value::Object(details))
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({}))
+    }
+
+    pub fn unsupported_media_type(content_type: &str, accepted: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format ({content_type:?}) - \
+                 accepted media types include: {accepted}"
+            ),
+        )
+    }
+
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, \
+             application/json;as=Table;v=v1;g=meta.k8s.io",
+        )
+    }
+
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
+    /// The reason kube-apiserver uses for a bare HTTP code (used by fault injection).
+    pub fn reason_for_code(code: u16) -> &'static str {
+        match code {
+            400 => "BadRequest",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "NotFound",
+            405 => "MethodNotAllowed",
+            406 => "NotAcceptable",
+            409 => "Conflict",
+            410 => "Expired",
+            413 => "RequestEntityTooLarge",
+            415 => "UnsupportedMediaType",
+            422 => "Invalid",
+            429 => "TooManyRequests",
+            500 => "InternalError",
+            503 => "ServiceUnavailable",
+            504 => "Timeout",
+            _ => "Unknown",
+        }
+    }
+
+    pub fn to_status(&self) -> Value {
+        let mut s = Map::new();
+        s.insert("kind".into(), json!("Status"));
+        s.insert("apiVersion".into(), json!("v1"));
+        s.insert("metadata".into(), json!({}));
+        s.insert("status".into(), json!("Failure"));
+        s.insert("message".into(), json!(self.message));
+        s.insert("reason".into(), json!(self.reason));
+        if let Some(d) = &self.details {
+            s.insert("details".into(), d.clone());
+        }
+        s.insert("code".into(), json!(self.code));
+        Value::Object(s)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.code, self.reason, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The `Status` answered for a successful delete.
+pub fn delete_success(res: &Resource, name: &str, uid: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": res.details(name, Some(uid)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_shape_for_group_resource() {
+        let res = Resource::from_prefix("/apis/activity.miloapis.com/v1alpha1").unwrap();
+        let s = ApiError::not_found(&res, "e1").to_status();
+        assert_eq!(s["code"], 404);
+        assert_eq!(s["reason"], "NotFound");
+        assert_eq!(
+            s["message"],
+            "events.activity.miloapis.com \"e1\" not found"
+        );
+        assert_eq!(s["details"]["name"], "e1");
+        assert_eq!(s["details"]["kind"], "events");
+        assert_eq!(s["details"]["group"], "activity.miloapis.com");
+    }
+
+    #[test]
+    fn core_resource_has_no_group() {
+        let res = Resource::from_prefix("/api/v1").unwrap();
+        let s = ApiError::not_found(&res, "e1").to_status();
+        assert_eq!(s["message"], "events \"e1\" not found");
+        assert!(s["details"].get("group").is_none());
+    }
+
+    #[test]
+    fn invalid_lists_causes() {
+        let res = Resource::from_prefix("/api/v1").unwrap();
+        let e = ApiError::invalid(
+            &res,
+            "",
+            vec![Cause {
+                reason: "FieldValueRequired",
+                message: "Required value: name or generateName is required".into(),
+                field: "metadata.name".into(),
+            }],
+        );
+        let s = e.to_status();
+        assert_eq!(s["code"], 422);
+        assert_eq!(s["details"]["causes"][0]["field"], "metadata.name");
+        assert_eq!(s["details"]["kind"], "Event");
+    }
+}

@@ -1,0 +1,314 @@
+//! Watch streams: newline-terminated JSON watch events over a chunked response, one per chunk.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+
+use crate::event;
+use crate::negotiate::{IncludeObject, Output};
+use crate::respond::{self, Body};
+use crate::scope::Scope;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::ApiError;
+use crate::store::{Change, ChangeType, Store, WatchFrom};
+use crate::table::{self, TableShape};
+
+/// Everything that decides what one watcher sees and how it is encoded.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    pub namespace: Option<String>,
+    pub scope: Scope,
+    pub fields: FieldSelector,
+    pub labels: LabelSelector,
+    pub output: Output,
+    pub include: IncludeObject,
+    pub api_version: String,
+    pub bookmarks: bool,
+    pub bookmark_interval: Duration,
+    pub timeout: Option<Duration>,
+}
+
+impl Watcher {
+    fn visible(&self, obj: &Value) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| event::namespace(obj) == ns)
+            && self.scope.allows(obj)
+            && self.fields.matches(obj)
+            && self.labels.matches(obj)
+    }
+
+    /// What this watcher sees of a change: objects entering its view are ADDED, leaving it
+    /// DELETED (the old state, stamped with the change's resourceVersion), like the watch cache.
+    pub fn translate(&self, c: &Change) -> Option<(&'static str, Value)> {
+        let now = self.visible(&c.object);
+        match c.kind {
+            ChangeType::Added => now.then(|| ("ADDED", (*c.object).clone())),
+            ChangeType::Deleted => now.then(|| ("DELETED", (*c.object).clone())),
+            ChangeType::Modified => {
+                let before = c.prev.as_deref().is_some_and(|p| self.visible(p));
+                match (before, now) {
+                    (true, true) => Some(("MODIFIED", (*c.object).clone())),
+                    (false, true) => Some(("ADDED", (*c.object).clone())),
+                    (true, false) => {
+                        let mut old = c.prev.as_deref().cloned().unwrap_or_default();
+                        crate::store::set_meta(
+                            &mut old,
+                            "resourceVersion",
+                            json!(c.rv.to_string()),
+                        );
+                        Some(("DELETED", old))
+                    }
+                    (false, false) => None,
+                }
+            }
+        }
+    }
+}
+
+/// Encodes watch events for one stream; tracks whether Table headers were sent yet.
+struct Encoder {
+    output: Output,
+    include: IncludeObject,
+    headers_sent: bool,
+}
+
+impl Encoder {
+    fn encode(&mut self, kind: &str, object: &Value) -> Bytes {
+        let object = match (kind, self.output) {
+            ("ERROR", _) | (_, Output::Object) => object.clone(),
+            (_, Output::PartialMetadata { version }) => table::partial_metadata(object, version),
+            (_, Output::Table { version }) => {
+                let shape = TableShape {
+                    version,
+                    include: self.include,
+                };
+                let meta = json!({"resourceVersion": event::resource_version(object)});
+                let headers = !self.headers_sent;
+                self.headers_sent = true;
+                table::table(&[object], meta, headers, shape, OffsetDateTime::now_utc())
+            }
+        };
+        Bytes::from(crate::wire::watch_event(kind, &object))
+    }
+}
+
+/// Starts a watch and returns its streaming response. A resourceVersion from before the last
+/// reset gets one ERROR event with a 410 Expired Status, as kube-apiserver does.
+pub fn start(store: &Store, from: WatchFrom, w: Watcher) -> hyper::Response<Body> {
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let mut enc = Encoder {
+        output: w.output,
+        include: w.include,
+        headers_sent: false,
+    };
+    match store.watch(from) {
+        Err(too_old) => {
+            let status = ApiError::expired(format!(
+                "too old resource version: {} ({})",
+                too_old.requested, too_old.oldest
+            ))
+            .to_status();
+            let _ = tx.try_send(enc.encode("ERROR", &status));
+        }
+        Ok(ws) => {
+            tokio::spawn(run(ws, w, enc, tx));
+        }
+    }
+    respond::streaming(rx)
+}
+
+async fn run(ws: crate::store::WatchStart, w: Watcher, mut enc: Encoder, tx: mpsc::Sender<Bytes>) {
+    let crate::store::WatchStart {
+        initial,
+        start_rv,
+        mut live,
+    } = ws;
+    for c in &initial {
+        if let Some((kind, obj)) = w.translate(c) {
+            if tx.send(enc.encode(kind, &obj)).await.is_err() {
+                return;
+            }
+        }
+    }
+    let mut last_rv = start_rv;
+    let period = w.bookmark_interval.max(Duration::from_millis(10));
+    let mut ticker = interval_at(Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let deadline = async {
+        match w.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            // Changes first, so a bookmark never claims a resourceVersion ahead of what was sent.
+            biased;
+            _ = tx.closed() => return,
+            _ = &mut deadline => return,
+            change = live.recv() => {
+                let Some(c) = change else { return };
+                last_rv = c.rv;
+                if let Some((kind, obj)) = w.translate(&c) {
+                    if tx.send(enc.encode(kind, &obj)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ = ticker.tick(), if w.bookmarks => {
+                let obj = json!({
+                    "kind": "Event",
+                    "apiVersion": w.api_version,
+                    "metadata": {"resourceVersion": last_rv.to_string()},
+                });
+                if tx.send(enc.encode("BOOKMARK", &obj)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::{ANNOTATION_SCOPE_NAME, ANNOTATION_SCOPE_TYPE};
+    use std::sync::Arc;
+
+    fn watcher(fields: &str) -> Watcher {
+        Watcher {
+            namespace: Some("ns".into()),
+            scope: Scope::Platform,
+            fields: FieldSelector::parse(fields).unwrap(),
+            labels: LabelSelector::default(),
+            output: Output::Object,
+            include: IncludeObject::Metadata,
+            api_version: "v1".into(),
+            bookmarks: false,
+            bookmark_interval: Duration::from_secs(1),
+            timeout: None,
+        }
+    }
+
+    fn ev(ns: &str, reason: &str, rv: u64) -> Arc<Value> {
+        Arc::new(
+            json!({"metadata": {"namespace": ns, "name": "e", "resourceVersion": rv.to_string()}, "reason": reason}),
+        )
+    }
+
+    fn change(kind: ChangeType, rv: u64, obj: Arc<Value>, prev: Option<Arc<Value>>) -> Change {
+        Change {
+            rv,
+            kind,
+            object: obj,
+            prev,
+        }
+    }
+
+    #[test]
+    fn selector_transitions() {
+        let w = watcher("reason=A");
+        let a1 = ev("ns", "A", 1);
+        let b2 = ev("ns", "B", 2);
+        let a3 = ev("ns", "A", 3);
+        assert_eq!(
+            w.translate(&change(ChangeType::Added, 1, a1.clone(), None))
+                .unwrap()
+                .0,
+            "ADDED"
+        );
+        let (k, o) = w
+            .translate(&change(
+                ChangeType::Modified,
+                2,
+                b2.clone(),
+                Some(a1.clone()),
+            ))
+            .unwrap();
+        assert_eq!(k, "DELETED");
+        assert_eq!(o["reason"], "A");
+        assert_eq!(o["metadata"]["resourceVersion"], "2");
+        assert_eq!(
+            w.translate(&change(
+                ChangeType::Modified,
+                3,
+                a3.clone(),
+                Some(b2.clone())
+            ))
+            .unwrap()
+            .0,
+            "ADDED"
+        );
+        assert_eq!(
+            w.translate(&change(ChangeType::Modified, 3, a3.clone(), Some(a1)))
+                .unwrap()
+                .0,
+            "MODIFIED"
+        );
+        assert!(w
+            .translate(&change(ChangeType::Added, 4, b2.clone(), None))
+            .is_none());
+        assert!(w
+            .translate(&change(ChangeType::Deleted, 5, b2, None))
+            .is_none());
+        assert_eq!(
+            w.translate(&change(ChangeType::Deleted, 5, a3, None))
+                .unwrap()
+                .0,
+            "DELETED"
+        );
+        assert!(w
+            .translate(&change(ChangeType::Added, 6, ev("other", "A", 6), None))
+            .is_none());
+    }
+
+    #[test]
+    fn scope_applies_to_watch() {
+        let mut w = watcher("");
+        w.scope = Scope::Tenant {
+            parent_type: "Organization".into(),
+            parent_name: "acme".into(),
+        };
+        let mine = Arc::new(
+            json!({"metadata": {"namespace": "ns", "annotations": {ANNOTATION_SCOPE_TYPE: "Organization", ANNOTATION_SCOPE_NAME: "acme"}}}),
+        );
+        assert!(w
+            .translate(&change(ChangeType::Added, 1, mine, None))
+            .is_some());
+        assert!(w
+            .translate(&change(ChangeType::Added, 2, ev("ns", "A", 2), None))
+            .is_none());
+    }
+
+    #[test]
+    fn table_watch_sends_headers_once() {
+        let mut enc = Encoder {
+            output: Output::Table { version: "v1" },
+            include: IncludeObject::Metadata,
+            headers_sent: false,
+        };
+        let obj = json!({"metadata": {"name": "e", "resourceVersion": "7"}});
+        let first: Value = serde_json::from_slice(&enc.encode("ADDED", &obj)).unwrap();
+        let second: Value = serde_json::from_slice(&enc.encode("MODIFIED", &obj)).unwrap();
+        assert_eq!(first["object"]["kind"], "Table");
+        assert_eq!(
+            first["object"]["columnDefinitions"]
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
+        assert_eq!(first["object"]["metadata"]["resourceVersion"], "7");
+        assert!(second["object"]["columnDefinitions"].is_null());
+        assert_eq!(second["object"]["rows"].as_array().unwrap().len(), 1);
+        let err: Value =
+            serde_json::from_slice(&enc.encode("ERROR", &json!({"kind": "Status"}))).unwrap();
+        assert_eq!(err["object"]["kind"], "Status");
+    }
+}
