@@ -2,11 +2,11 @@
 # Provision every tool the project runs with, into the git-ignored .tools/ folder.
 # Idempotent: a second run only checks. Prints what it does.
 #
-#   scripts/tools.sh            Rust wasm target, Envoy, kubectl
+#   scripts/tools.sh            Rust wasm target, Envoy, kubectl, docker-compose (config check only)
 #   scripts/tools.sh --bench    also wrk and h2load (for scripts/bench.sh)
 #
-# Afterwards .tools/bin holds `envoy` and `kubectl` (and `wrk`, `h2load`) wrappers that every
-# script and test uses, so the rest of the project never guesses where a tool came from.
+# Afterwards .tools/bin holds `envoy`, `kubectl`, `docker-compose` (and `wrk`, `h2load`)
+# wrappers that every script and test uses, so nothing guesses where a tool came from.
 set -euo pipefail
 
 ENVOY_VERSION="${ENVOY_VERSION:-1.40.0}"
@@ -148,11 +148,16 @@ deb_tool() {
   {
     echo '#!/usr/bin/env bash'
     echo "export LD_LIBRARY_PATH=\"$libdirs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\""
+    # Python tools (docker-compose) run on the system python3 with the unpacked modules.
+    echo "export PYTHONPATH=\"$debroot/usr/lib/python3/dist-packages\${PYTHONPATH:+:\$PYTHONPATH}\""
     echo "exec \"$debroot/usr/bin/$tool\" \"\$@\""
   } >"$BIN/$tool"
   chmod +x "$BIN/$tool"
   say "$tool: $BIN/$tool"
 }
+
+# docker-compose only validates docker-compose.yaml here (no Docker engine on CI machines).
+deb_tool docker-compose docker-compose
 
 if [ "$want_bench" = 1 ]; then
   deb_tool wrk wrk

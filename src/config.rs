@@ -25,6 +25,8 @@ pub const STANDARD_PREFIX: &str = "/api/v1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub activity_prefix: String,
+    /// `apiVersion` of the objects stored under the prefix (`group/version`).
+    pub activity_api_version: String,
     pub metadata_namespace: String,
     pub identity: IdentityFields,
     /// Allowlisted extra keys with their precomputed header names.
@@ -52,6 +54,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             activity_prefix: DEFAULT_ACTIVITY_PREFIX.to_owned(),
+            activity_api_version: "activity.miloapis.com/v1alpha1".to_owned(),
             metadata_namespace: DEFAULT_METADATA_NAMESPACE.to_owned(),
             identity: IdentityFields::default(),
             forward_extras: DEFAULT_FORWARD_EXTRAS
@@ -69,6 +72,14 @@ impl Config {
             Upstream::Standard
         } else {
             Upstream::Prefix(&self.activity_prefix)
+        }
+    }
+
+    /// The `apiVersion` write bodies are re-tagged with; `None` in standard-paths mode.
+    pub fn upstream_api_version(&self) -> Option<&str> {
+        match self.upstream() {
+            Upstream::Standard => None,
+            Upstream::Prefix(_) => Some(&self.activity_api_version),
         }
     }
 
@@ -96,6 +107,7 @@ impl std::fmt::Display for ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     activity_prefix: Option<String>,
+    activity_api_version: Option<String>,
     identity: Option<RawIdentity>,
     forward_extras: Option<Vec<String>>,
     max_body_bytes: Option<u64>,
@@ -147,7 +159,8 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         // Envoy hands a google.protobuf.Struct over in protobuf binary, not JSON.
         return Err(ConfigError(
-            "expected a JSON object; give it as a google.protobuf.StringValue holding JSON text".into(),
+            "expected a JSON object; give it as a google.protobuf.StringValue holding JSON text"
+                .into(),
         ));
     }
     let raw: RawConfig =
@@ -158,6 +171,20 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
         validate_prefix(&prefix)?;
         config.activity_prefix = prefix;
     }
+    config.activity_api_version = match raw.activity_api_version {
+        Some(v) if is_group_version(&v) => v,
+        Some(v) => {
+            return Err(ConfigError(format!(
+                "activity_api_version '{v}' must be 'group/version' or 'v1'"
+            )))
+        }
+        None => api_version_of(&config.activity_prefix).ok_or_else(|| {
+            ConfigError(format!(
+                "cannot tell the apiVersion of '{}'; set activity_api_version",
+                config.activity_prefix
+            ))
+        })?,
+    };
     if let Some(id) = raw.identity {
         if let Some(ns) = id.metadata_namespace {
             if ns.is_empty() {
@@ -201,6 +228,28 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
         config.max_body_bytes = max;
     }
     Ok(config)
+}
+
+/// `/apis/{group}/{version}` (possibly below a path prefix) or `/api/v1`.
+fn api_version_of(prefix: &str) -> Option<String> {
+    let segs: Vec<&str> = prefix.split('/').collect();
+    match segs.as_slice() {
+        [.., "apis", group, version] => Some(format!("{group}/{version}")),
+        [.., "api", version] => Some((*version).to_owned()),
+        _ => None,
+    }
+}
+
+fn is_group_version(v: &str) -> bool {
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    };
+    match v.split_once('/') {
+        Some((g, ver)) => ok(g) && ok(ver),
+        None => ok(v),
+    }
 }
 
 fn validate_prefix(prefix: &str) -> Result<(), ConfigError> {
@@ -265,6 +314,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.upstream(), Upstream::Standard);
+        assert_eq!(c.upstream_api_version(), None);
         assert_eq!(
             c.identity.user,
             vec!["jwt_payload".to_owned(), "sub".to_owned()]
@@ -273,6 +323,22 @@ mod tests {
         assert_eq!(c.forward_extras[0].header, "x-remote-extra-a%2Fb");
         assert_eq!(c.max_body_bytes, 2048);
         assert!(!c.forwards_scope_extras());
+    }
+
+    #[test]
+    fn api_version_follows_the_prefix() {
+        let c = parse(Some(
+            br#"{"activity_prefix":"/proxy/apis/x.example.com/v2"}"#,
+        ))
+        .unwrap();
+        assert_eq!(c.upstream_api_version(), Some("x.example.com/v2"));
+        let c = parse(Some(
+            br#"{"activity_prefix":"/custom","activity_api_version":"a.b/v1"}"#,
+        ))
+        .unwrap();
+        assert_eq!(c.upstream_api_version(), Some("a.b/v1"));
+        assert!(parse(Some(br#"{"activity_prefix":"/custom"}"#)).is_err());
+        assert!(parse(Some(br#"{"activity_api_version":"A/B"}"#)).is_err());
     }
 
     #[test]

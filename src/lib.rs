@@ -13,6 +13,7 @@
     )
 )]
 
+pub mod body;
 pub mod config;
 pub mod escape;
 pub mod identity;

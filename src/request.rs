@@ -6,12 +6,13 @@
 //! Headers are read once and written back once (as one pairs buffer), because every host call
 //! costs hundreds of nanoseconds in the VM.
 
+use crate::body::BodyJob;
 use crate::config::Config;
 use crate::identity::UserInfo;
 use crate::media::{body_kind, BodyKind};
 use crate::pairs::PairsBuilder;
 use crate::route::{classify, Classification, EventRoute};
-use crate::scope::{apply, scope_of, Scope};
+use crate::scope::{scope_of, Scope};
 use crate::status::{KubeError, Reason, Rejection};
 
 /// A decoded header map, borrowed from the host's buffer.
@@ -137,30 +138,6 @@ pub struct Forward {
     pub scope: Option<Scope>,
 }
 
-/// A write body still to be checked (and scoped) once it has fully arrived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BodyJob {
-    pub kind: BodyKind,
-    pub scope: Option<Scope>,
-    pub max_bytes: usize,
-}
-
-impl BodyJob {
-    /// `Ok(None)`: forward the body as sent; `Ok(Some(b))`: forward `b` instead.
-    pub fn run(&self, body: &[u8]) -> Result<Option<Vec<u8>>, Rejection> {
-        if body.len() > self.max_bytes {
-            return Err(Rejection::new(
-                Reason::RequestEntityTooLarge,
-                format!(
-                    "the request body is larger than the limit of {} bytes",
-                    self.max_bytes
-                ),
-            ));
-        }
-        apply(self.kind, body, self.scope.as_ref()).map_err(|e| e.rejection())
-    }
-}
-
 /// Step 2: the outgoing headers of an event request, for an authenticated user.
 pub fn forward_headers(
     config: &Config,
@@ -192,11 +169,14 @@ pub fn forward_headers(
         .map_err(|e| e.rejection())?;
     let body = request.body_kind.map(|kind| BodyJob {
         kind,
+        operation: request.route.operation,
+        api: request.route.api,
         scope: scope.clone(),
+        upstream_api_version: config.upstream_api_version().map(str::to_owned),
         max_bytes: config.max_body_bytes,
     });
-    // A scoped write changes the body: drop its length, Envoy re-frames (see host::http).
-    let reframe = body.as_ref().is_some_and(|b| b.scope.is_some());
+    // A body that may change loses its length; Envoy re-frames it (see host::http).
+    let reframe = body.as_ref().is_some_and(BodyJob::may_rewrite);
 
     let extra_count: usize = extras.iter().map(|(_, v)| v.len()).sum();
     let mut out =
@@ -487,22 +467,32 @@ mod tests {
             .iter()
             .all(|(k, _)| k != "content-length" && k != "transfer-encoding"));
 
-        // A platform user's body is forwarded as sent, content-length included.
+        // In standard-paths mode a platform user's body is forwarded as sent, length included.
+        let standard = Config {
+            activity_prefix: "/api/v1".into(),
+            ..Config::default()
+        };
         let platform = UserInfo {
             username: "root".into(),
             ..UserInfo::default()
         };
-        let f = forward_headers(&c, &req, &h, &platform).unwrap();
+        let f = forward_headers(&standard, &req, &h, &platform).unwrap();
         assert_eq!(f.body.as_ref().unwrap().scope, None);
         assert!(out_headers(f)
             .iter()
             .any(|(k, v)| k == "content-length" && v == "100"));
+        // Towards Activity the body is re-tagged, so its length goes even for platform users.
+        let f = forward_headers(&c, &req, &h, &platform).unwrap();
+        assert!(out_headers(f).iter().all(|(k, _)| k != "content-length"));
     }
 
     #[test]
     fn body_job_checks_and_scopes() {
         let job = BodyJob {
             kind: BodyKind::Object,
+            operation: Operation::Create,
+            api: crate::route::Api::CoreV1,
+            upstream_api_version: None,
             scope: Some(Scope {
                 kind: "Project".into(),
                 name: "p1".into(),

@@ -101,20 +101,25 @@ pub fn apply(
     }
     let mut value: Value =
         serde_json::from_slice(body).map_err(|e| ScopeError::InvalidJson(e.to_string()))?;
-    match kind {
-        BodyKind::Object => set_in_object(&mut value, scope, false)?,
-        BodyKind::MergePatch => set_in_object(&mut value, scope, true)?,
-        BodyKind::StrategicMergePatch => {
-            check_strategic_directives(&value, scope.is_some())?;
-            set_in_object(&mut value, scope, true)?
-        }
-        BodyKind::JsonPatch => patch_ops(&mut value, scope)?,
-    }
+    enforce(kind, &mut value, scope)?;
     match scope {
         None => Ok(None),
         Some(_) => serde_json::to_vec(&value)
             .map(Some)
             .map_err(|e| ScopeError::InvalidJson(e.to_string())),
+    }
+}
+
+/// Check a parsed write body and, for a scoped user, set the scope in it.
+pub fn enforce(kind: BodyKind, value: &mut Value, scope: Option<&Scope>) -> Result<(), ScopeError> {
+    match kind {
+        BodyKind::Object => set_in_object(value, scope, false),
+        BodyKind::MergePatch => set_in_object(value, scope, true),
+        BodyKind::StrategicMergePatch => {
+            check_strategic_directives(value, scope.is_some())?;
+            set_in_object(value, scope, true)
+        }
+        BodyKind::JsonPatch => patch_ops(value, scope),
     }
 }
 

@@ -3,4 +3,5 @@
 
 pub mod envoy;
 pub mod recorder;
+pub mod sandbox;
 pub mod tools;

@@ -99,3 +99,11 @@ pub fn run_dir(name: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     Ok(dir)
 }
+
+/// reqwest is built without a bundled TLS provider; use rustls' ring provider, once.
+pub fn install_crypto_provider() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

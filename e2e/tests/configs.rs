@@ -21,9 +21,15 @@ fn smoke_with(filter_config: &str) -> Result<String> {
 fn invalid_plugin_configuration_is_refused_with_one_clear_line() -> Result<()> {
     let dir = tools::run_dir("config-invalid")?;
     for (config, expect) in [
-        (r#"{"activity_prefx":"/x"}"#, "unknown field `activity_prefx`"),
+        (
+            r#"{"activity_prefx":"/x"}"#,
+            "unknown field `activity_prefx`",
+        ),
         (r#"{"max_body_bytes":0}"#, "max_body_bytes must be between"),
-        (r#"{"activity_prefix":"no-slash"}"#, "activity_prefix 'no-slash' must be"),
+        (
+            r#"{"activity_prefix":"no-slash"}"#,
+            "activity_prefix 'no-slash' must be",
+        ),
     ] {
         let (ok, log) = validate(&dir, &smoke_with(config)?)?;
         assert!(!ok, "envoy accepted {config}");

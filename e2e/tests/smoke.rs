@@ -19,6 +19,7 @@ struct Smoke {
 
 impl Smoke {
     async fn start() -> Result<Smoke> {
+        tools::install_crypto_provider();
         let activity = Recorder::start("activity").await?;
         let milo = Recorder::start("milo").await?;
         let userinfo = std::fs::read(tools::repo_root().join("testdata/userinfo-project.json"))?;
@@ -112,7 +113,8 @@ async fn chunked_post(port: u16, path: &str, body: &[u8]) -> Result<(u16, Value)
     conn.write_all(head.as_bytes()).await?;
     for chunk in body.chunks(64 * 1024) {
         let sent = async {
-            conn.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+            conn.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
             conn.write_all(chunk).await?;
             conn.write_all(b"\r\n").await
         };
@@ -371,7 +373,10 @@ async fn request_side_through_real_envoy() -> Result<()> {
     .await;
     assert_eq!(code, 500, "{body}");
     assert_eq!(body["reason"], "InternalError");
-    assert!(body["message"].as_str().unwrap().contains("groups"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("groups"),
+        "{body}"
+    );
     assert!(s.activity.records().is_empty());
 
     // --- a chunked body over max_body_bytes (no content-length to pre-check) ---------------

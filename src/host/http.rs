@@ -7,9 +7,10 @@ use proxy_wasm::types::Action;
 
 use super::abi::{self, BufferType, MapType};
 use super::root::Shared;
+use crate::body::BodyJob;
 use crate::identity::{self, IdentityError, UserInfo};
 use crate::pairs;
-use crate::request::{forward_headers, inspect, BodyJob, Inspection};
+use crate::request::{forward_headers, inspect, Inspection};
 use crate::status::{KubeError, Reason, Rejection};
 
 /// proxy-wasm status for "the host could not serialize the value".
@@ -168,7 +169,9 @@ impl EventsFilter {
                     if abi::set_buffer(BufferType::RequestBody, 0, body_size, &new_body).is_err() {
                         return self.internal("the request body could not be rewritten");
                     }
-                    shared.metrics.scope_injection();
+                    if job.scope.is_some() {
+                        shared.metrics.scope_injection();
+                    }
                 }
                 Action::Continue
             }

@@ -34,6 +34,7 @@ mod status;
 mod store;
 mod table;
 mod tls;
+mod tokens;
 mod watch;
 mod wire;
 
@@ -53,6 +54,9 @@ pub use certs::{generate_certs, CertPaths, CLIENT_CN};
 pub use faults::{FaultAction, FaultSpec};
 pub use recorder::RecordedRequest;
 pub use tls::{client_config, server_name};
+pub use tokens::{
+    generate_tokens, SandboxUser, TokenPaths, SANDBOX_AUDIENCE, SANDBOX_ISSUER, SANDBOX_USERS,
+};
 
 /// Default URL prefix of the served `events` resource.
 pub const DEFAULT_PREFIX: &str = "/apis/activity.miloapis.com/v1alpha1";

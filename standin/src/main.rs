@@ -51,6 +51,18 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Generate the sandbox JWT signing key, jwks.json and admin/org/project .token files.
+    Tokens {
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the signing key.
+        #[arg(long)]
+        force: bool,
+        /// Token lifetime in seconds.
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        valid_secs: u64,
+    },
     /// Generate ca.pem, ca-key.pem, server.pem, server-key.pem, client.pem, client-key.pem.
     Certs {
         /// Directory to write into (created if missing).
@@ -68,6 +80,24 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Tokens {
+            out,
+            force,
+            valid_secs,
+        } => {
+            let p = activity_standin::generate_tokens(&out, force, valid_secs)?;
+            println!(
+                "tokens for {} in {} (JWKS {})",
+                p.tokens
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                out.display(),
+                p.jwks.display()
+            );
+            Ok(())
+        }
         Command::Certs { out, name, force } => {
             let p = activity_standin::generate_certs(&out, &name, force)?;
             println!("certificates in {} (CA {})", out.display(), p.ca.display());
