@@ -15,6 +15,7 @@
 
 pub mod body;
 pub mod config;
+pub mod convert;
 pub mod escape;
 pub mod identity;
 pub mod media;

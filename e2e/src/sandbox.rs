@@ -81,6 +81,7 @@ impl Sandbox {
         let rendered = render(
             &template("sandbox.yaml")?,
             &[
+                ("LISTEN_ADDRESS", "127.0.0.1".into()),
                 ("LISTEN_PORT", "0".into()),
                 ("FRONT_CERT", path(&front.server)),
                 ("FRONT_KEY", path(&front.server_key)),

@@ -1,0 +1,4 @@
+
+2.0"
+
+Kubernetesv1.32.0-milo-sandbox
