@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::convert::{self, ConvertError};
 use crate::media::BodyKind;
 use crate::route::{Api, Operation};
 use crate::scope::{self, Scope, ScopeError};
@@ -19,6 +20,10 @@ pub struct BodyJob {
     /// The `apiVersion` the upstream stores objects under, when it differs from the client's
     /// (`None` in standard-paths mode, where nothing is converted).
     pub upstream_api_version: Option<String>,
+    /// Namespace from the URL (objects without one get it, others must match).
+    pub namespace: String,
+    /// `fieldValidation=Strict`: fields dropped by the conversion are an error.
+    pub strict: bool,
     pub max_bytes: usize,
 }
 
@@ -45,11 +50,16 @@ impl BodyJob {
         }
         let mut value: Value = serde_json::from_slice(body)
             .map_err(|e| ScopeError::InvalidJson(e.to_string()).rejection())?;
-        if let (Some(target), BodyKind::Object) = (&self.upstream_api_version, self.kind) {
-            let obj = value
-                .as_object_mut()
-                .ok_or_else(|| ScopeError::NotAnObject.rejection())?;
-            retag(obj, self.api, target)?;
+        if let Some(target) = &self.upstream_api_version {
+            if self.kind == BodyKind::Object {
+                let obj = value
+                    .as_object_mut()
+                    .ok_or_else(|| ScopeError::NotAnObject.rejection())?;
+                retag(obj, self.api, target)?;
+            }
+            if self.api == Api::EventsV1 {
+                self.to_core(&mut value).map_err(|e| e.rejection())?;
+            }
         }
         scope::enforce(self.kind, &mut value, self.scope.as_ref()).map_err(|e| e.rejection())?;
         if !self.may_rewrite() {
@@ -58,6 +68,35 @@ impl BodyJob {
         serde_json::to_vec(&value)
             .map(Some)
             .map_err(|e| Rejection::new(Reason::InternalError, e.to_string()))
+    }
+}
+
+impl BodyJob {
+    /// An events.k8s.io/v1 body (object or patch) in the core shape Activity stores, checked
+    /// the way kube-apiserver checks an events.k8s.io/v1 write.
+    fn to_core(&self, value: &mut Value) -> Result<(), ConvertError> {
+        let dropped = match self.kind {
+            BodyKind::Object => {
+                let Some(obj) = value.as_object_mut() else {
+                    return Err(ConvertError::WrongType("the body is not an object".into()));
+                };
+                convert::check_events_v1_types(obj)?;
+                convert::apply_request_namespace(obj, &self.namespace)?;
+                if self.operation == Operation::Create {
+                    convert::check_events_v1_create(obj)?;
+                }
+                convert::events_v1_to_core(obj)
+            }
+            BodyKind::MergePatch => convert::merge_patch_events_v1_to_core(value)?,
+            BodyKind::StrategicMergePatch => {
+                convert::strategic_merge_patch_events_v1_to_core(value)?
+            }
+            BodyKind::JsonPatch => convert::json_patch_events_v1_to_core(value)?,
+        };
+        if self.strict && !dropped.is_empty() {
+            return Err(ConvertError::UnknownFields(dropped));
+        }
+        Ok(())
     }
 }
 
@@ -105,8 +144,102 @@ mod tests {
             api: Api::CoreV1,
             scope,
             upstream_api_version: target.map(str::to_owned),
+            namespace: "default".into(),
+            strict: false,
             max_bytes: 1024,
         }
+    }
+
+    fn events_job(kind: BodyKind, operation: Operation, strict: bool) -> BodyJob {
+        BodyJob {
+            api: Api::EventsV1,
+            operation,
+            strict,
+            ..job(kind, None, ACT)
+        }
+    }
+
+    fn valid_events_v1() -> Value {
+        json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "e1"},
+            "eventTime": "2026-11-26T08:00:00.000000Z",
+            "reportingController": "example.com/controller", "reportingInstance": "i-1",
+            "action": "Pulling", "reason": "Pulled", "type": "Normal", "note": "pulled",
+            "regarding": {"kind": "Pod", "name": "p", "namespace": "default"}
+        })
+    }
+
+    #[test]
+    fn events_v1_creates_are_validated_and_converted() {
+        let out = run(
+            &events_job(BodyKind::Object, Operation::Create, false),
+            valid_events_v1(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(out["apiVersion"], "activity.miloapis.com/v1alpha1");
+        assert_eq!(out["involvedObject"]["name"], "p");
+        assert_eq!(out["message"], "pulled");
+        assert_eq!(out["reportingComponent"], "example.com/controller");
+        assert_eq!(out["metadata"]["namespace"], "default");
+        let mut bad = valid_events_v1();
+        bad.as_object_mut().unwrap().remove("eventTime");
+        let e = run(&events_job(BodyKind::Object, Operation::Create, false), bad).unwrap_err();
+        assert_eq!(e.code(), 422);
+        assert!(
+            e.message.contains("eventTime: Required value"),
+            "{}",
+            e.message
+        );
+        let mut other_ns = valid_events_v1();
+        other_ns["metadata"]["namespace"] = json!("elsewhere");
+        assert_eq!(
+            run(
+                &events_job(BodyKind::Object, Operation::Create, false),
+                other_ns
+            )
+            .unwrap_err()
+            .code(),
+            400
+        );
+    }
+
+    #[test]
+    fn events_v1_strict_field_validation() {
+        let mut body = valid_events_v1();
+        body["message"] = json!("core name in an events.k8s.io body");
+        assert!(run(
+            &events_job(BodyKind::Object, Operation::Create, false),
+            body.clone()
+        )
+        .is_ok());
+        let e = run(&events_job(BodyKind::Object, Operation::Create, true), body).unwrap_err();
+        assert_eq!(e.code(), 400);
+        assert!(
+            e.message.contains("unknown field \"message\""),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn events_v1_patches_use_core_names() {
+        let out = run(
+            &events_job(BodyKind::MergePatch, Operation::Patch, false),
+            json!({"note": "n", "series": {"count": 2, "lastObservedTime": "2026-11-26T08:00:00.000000Z"}}),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(out["message"], "n");
+        assert_eq!(out["series"]["count"], 2);
+        let ops = run(
+            &events_job(BodyKind::JsonPatch, Operation::Patch, false),
+            json!([{"op": "replace", "path": "/regarding/name", "value": "q"}]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ops[0]["path"], "/involvedObject/name");
     }
 
     fn run(job: &BodyJob, body: Value) -> Result<Option<Value>, Rejection> {

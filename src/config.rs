@@ -32,6 +32,9 @@ pub struct Config {
     /// Allowlisted extra keys with their precomputed header names.
     pub forward_extras: Vec<ForwardExtra>,
     pub max_body_bytes: usize,
+    /// Largest single object held back to convert a response (an object, a list item, one
+    /// watch event).
+    pub max_response_object_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +65,7 @@ impl Default for Config {
                 .map(|k| ForwardExtra::new(k))
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_response_object_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -111,6 +115,7 @@ struct RawConfig {
     identity: Option<RawIdentity>,
     forward_extras: Option<Vec<String>>,
     max_body_bytes: Option<u64>,
+    max_response_object_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -219,15 +224,22 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
         config.forward_extras = seen;
     }
     if let Some(max) = raw.max_body_bytes {
-        let max = usize::try_from(max).unwrap_or(usize::MAX);
-        if max == 0 || max > MAX_BODY_BYTES_LIMIT {
-            return Err(ConfigError(format!(
-                "max_body_bytes must be between 1 and {MAX_BODY_BYTES_LIMIT}"
-            )));
-        }
-        config.max_body_bytes = max;
+        config.max_body_bytes = byte_limit("max_body_bytes", max)?;
+    }
+    if let Some(max) = raw.max_response_object_bytes {
+        config.max_response_object_bytes = byte_limit("max_response_object_bytes", max)?;
     }
     Ok(config)
+}
+
+fn byte_limit(name: &str, value: u64) -> Result<usize, ConfigError> {
+    let v = usize::try_from(value).unwrap_or(usize::MAX);
+    if v == 0 || v > MAX_BODY_BYTES_LIMIT {
+        return Err(ConfigError(format!(
+            "{name} must be between 1 and {MAX_BODY_BYTES_LIMIT}"
+        )));
+    }
+    Ok(v)
 }
 
 /// `/apis/{group}/{version}` (possibly below a path prefix) or `/api/v1`.
@@ -363,6 +375,7 @@ mod tests {
             br#"{"max_body_bytes":-1}"#,
             br#"{"max_body_bytes":1e20}"#,
             br#"{"max_body_bytes":999999999999}"#,
+            br#"{"max_response_object_bytes":0}"#,
         ] {
             let e = parse(Some(bad));
             assert!(e.is_err(), "{}", String::from_utf8_lossy(bad));

@@ -22,9 +22,11 @@ pub mod media;
 pub mod pairs;
 pub mod query;
 pub mod request;
+pub mod response;
 pub mod route;
 pub mod scope;
 pub mod status;
+pub mod stream;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -18,7 +18,12 @@ pub enum BodyKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaError {
-    Unsupported { got: String, accepted: &'static str },
+    Unsupported {
+        got: String,
+        accepted: &'static str,
+    },
+    /// The client accepts no JSON representation.
+    NotAcceptable(String),
 }
 
 impl KubeError for MediaError {
@@ -28,6 +33,12 @@ impl KubeError for MediaError {
                 Reason::UnsupportedMediaType,
                 format!(
                     "the body of the request was in an unknown format ({got}) - accepted media types include: {accepted}"
+                ),
+            ),
+            MediaError::NotAcceptable(accept) => Rejection::new(
+                Reason::NotAcceptable,
+                format!(
+                    "only application/json is served for events here (including as=Table), but the request accepts: {accept}"
                 ),
             ),
         }
@@ -72,6 +83,41 @@ pub fn body_kind(operation: Operation, content_type: Option<&str>) -> Result<Bod
             _ => unsupported(OBJECT_TYPES),
         },
     }
+}
+
+/// The `Accept` header to send upstream for an event request: only the JSON media ranges of
+/// the client's list (JSON with `as=Table` parameters included), because the filter reads and
+/// rewrites the responses. `Ok(None)`: send the header unchanged. Protobuf and CBOR clients list
+/// JSON as a fallback; a client that accepts no JSON at all gets 406.
+pub fn json_accept(accept: Option<&str>) -> Result<Option<String>, MediaError> {
+    let Some(accept) = accept else {
+        return Ok(None);
+    };
+    let ranges: Vec<&str> = accept
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect();
+    let kept: Vec<&str> = ranges
+        .iter()
+        .copied()
+        .filter(|r| {
+            matches!(
+                essence(r).as_str(),
+                "application/json" | "application/*" | "*/*"
+            )
+        })
+        .collect();
+    if kept.is_empty() {
+        if ranges.is_empty() {
+            return Ok(None);
+        }
+        return Err(MediaError::NotAcceptable(accept.to_owned()));
+    }
+    if kept.len() == ranges.len() {
+        return Ok(None);
+    }
+    Ok(Some(kept.join(",")))
 }
 
 /// `type/subtype`, lower-cased, without parameters.
@@ -134,6 +180,28 @@ mod tests {
         assert_eq!(p("application/json-patch+json"), Ok(BodyKind::JsonPatch));
         assert!(body_kind(Operation::Patch, None).is_err());
         assert!(p("application/json").is_err());
+    }
+
+    #[test]
+    fn accept_keeps_only_json() {
+        assert_eq!(json_accept(None), Ok(None));
+        assert_eq!(json_accept(Some("application/json")), Ok(None));
+        assert_eq!(
+            json_accept(Some("application/vnd.kubernetes.protobuf,application/json")),
+            Ok(Some("application/json".into()))
+        );
+        assert_eq!(
+            json_accept(Some(
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+            )),
+            Ok(Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json".into()))
+        );
+        assert_eq!(
+            json_accept(Some("application/cbor, */*")),
+            Ok(Some("*/*".into()))
+        );
+        let e = json_accept(Some("application/vnd.kubernetes.protobuf")).unwrap_err();
+        assert_eq!(e.rejection().code(), 406);
     }
 
     #[test]

@@ -58,6 +58,35 @@ pub fn without(query: &str, name: &str) -> String {
     out
 }
 
+/// The query with the first parameter named `name` given a new (escaped) value; every other
+/// byte is kept, and later duplicates are dropped so no reader can pick another one.
+pub fn replace(query: &str, name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(query.len() + value.len());
+    let mut done = false;
+    for piece in query.split('&') {
+        let key = piece.split_once('=').map_or(piece, |(k, _)| k);
+        if piece.is_empty() {
+            continue;
+        }
+        let this = decoded_key_is(key, name);
+        if this && done {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('&');
+        }
+        if this {
+            out.push_str(name);
+            out.push('=');
+            out.push_str(&query_escape(value));
+            done = true;
+        } else {
+            out.push_str(piece);
+        }
+    }
+    out
+}
+
 /// Append `name=value` (value escaped) to a query.
 pub fn append(query: &str, name: &str, value: &str) -> String {
     let mut out = String::with_capacity(query.len() + name.len() + value.len() + 2);
@@ -119,6 +148,14 @@ mod tests {
         assert_eq!(
             append("a=1", "fieldSelector", "metadata.name=x"),
             "a=1&fieldSelector=metadata.name%3Dx"
+        );
+        assert_eq!(
+            replace(
+                "a=1&fieldSelector=regarding.name%3Dx&b=2&fieldSelector=y",
+                "fieldSelector",
+                "involvedObject.name=x"
+            ),
+            "a=1&fieldSelector=involvedObject.name%3Dx&b=2"
         );
     }
 }

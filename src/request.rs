@@ -9,9 +9,11 @@
 use crate::body::BodyJob;
 use crate::config::Config;
 use crate::identity::UserInfo;
-use crate::media::{body_kind, BodyKind};
+use crate::media::{body_kind, json_accept, BodyKind};
 use crate::pairs::PairsBuilder;
+use crate::response::ResponsePlan;
 use crate::route::{classify, Classification, EventRoute};
+use crate::route::{Operation, Upstream};
 use crate::scope::{scope_of, Scope};
 use crate::status::{KubeError, Reason, Rejection};
 
@@ -136,6 +138,8 @@ pub struct Forward {
     pub headers: PairsBuilder,
     pub body: Option<BodyJob>,
     pub scope: Option<Scope>,
+    /// How to bring the response back into the client's API (`None`: leave it as it is).
+    pub response: Option<ResponsePlan>,
 }
 
 /// Step 2: the outgoing headers of an event request, for an authenticated user.
@@ -167,14 +171,28 @@ pub fn forward_headers(
         .route
         .upstream_path(config.upstream())
         .map_err(|e| e.rejection())?;
+    let route = &request.route;
+    let query = route.query.as_str();
+    let field_validation = crate::query::first(query, "fieldValidation").and_then(Result::ok);
     let body = request.body_kind.map(|kind| BodyJob {
         kind,
-        operation: request.route.operation,
-        api: request.route.api,
+        operation: route.operation,
+        api: route.api,
         scope: scope.clone(),
         upstream_api_version: config.upstream_api_version().map(str::to_owned),
+        namespace: route.namespace.clone().unwrap_or_default(),
+        strict: field_validation.as_deref() == Some("Strict"),
         max_bytes: config.max_body_bytes,
     });
+    let converting = matches!(config.upstream(), Upstream::Prefix(_));
+    let response = config.upstream_api_version().map(|v| ResponsePlan {
+        api: route.api,
+        operation: route.operation,
+        upstream_api_version: v.to_owned(),
+        pretty: crate::query::flag(query, "pretty").unwrap_or(false),
+        max_object_bytes: config.max_response_object_bytes,
+    });
+    let accept = json_accept(header_str(headers, b"accept")?).map_err(|e| e.rejection())?;
     // A body that may change loses its length; Envoy re-frames it (see host::http).
     let reframe = body.as_ref().is_some_and(BodyJob::may_rewrite);
 
@@ -185,16 +203,21 @@ pub fn forward_headers(
         if is_spoofable(k)
             || eq_ci(k, b"authorization")
             || (reframe && (eq_ci(k, b"content-length") || eq_ci(k, b"transfer-encoding")))
+            // Responses are rewritten: ask for them uncompressed (a compressor filter before
+            // this one compresses the rewritten body for the client).
+            || (converting && eq_ci(k, b"accept-encoding"))
         {
             continue;
         }
         if eq_ci(k, b":path") {
             out.push(b":path", path.as_bytes());
+        } else if eq_ci(k, b"accept") {
+            out.push(k, accept.as_deref().map_or(*v, str::as_bytes));
         } else {
             out.push(k, v);
         }
     }
-    let policy: &[u8] = if request.route.operation == crate::route::Operation::Watch {
+    let policy: &[u8] = if request.route.operation == Operation::Watch {
         b"watch"
     } else {
         b"request"
@@ -216,6 +239,7 @@ pub fn forward_headers(
         headers: out,
         body,
         scope,
+        response,
     })
 }
 
@@ -493,6 +517,8 @@ mod tests {
             operation: Operation::Create,
             api: crate::route::Api::CoreV1,
             upstream_api_version: None,
+            namespace: "default".into(),
+            strict: false,
             scope: Some(Scope {
                 kind: "Project".into(),
                 name: "p1".into(),

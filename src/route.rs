@@ -4,6 +4,7 @@
 //! encoded path cannot slip past the filter to the API server; event paths that only match
 //! after normalisation (empty or dot segments, encoded `/`, bad escapes) are refused.
 
+use crate::convert;
 use crate::escape::percent_decode;
 use crate::query;
 use crate::status::{Details, KubeError, Reason, Rejection};
@@ -134,6 +135,8 @@ pub enum RouteError {
     NotFound,
     MethodNotAllowed(String),
     BadQuery(String),
+    /// Refused by a rule elsewhere (e.g. field-selector translation), already a Status.
+    Rejected(Rejection),
 }
 
 impl KubeError for RouteError {
@@ -161,6 +164,7 @@ impl KubeError for RouteError {
                 format!("the server does not allow this method on the requested resource: {method}"),
             ),
             RouteError::BadQuery(msg) => Rejection::new(Reason::BadRequest, msg.clone()),
+            RouteError::Rejected(r) => r.clone(),
         }
     }
 }
@@ -349,7 +353,7 @@ impl EventRoute {
             path.push_str(ns);
         }
         path.push_str("/events");
-        let query = if self.legacy_watch {
+        let mut query = if self.legacy_watch {
             self.legacy_watch_query()?
         } else {
             if let Some(raw) = &self.raw_name {
@@ -358,6 +362,9 @@ impl EventRoute {
             }
             self.query.clone()
         };
+        if matches!(upstream, Upstream::Prefix(_)) && self.api == Api::EventsV1 {
+            query = events_v1_field_selector(&query)?;
+        }
         if !query.is_empty() {
             path.push('?');
             path.push_str(&query);
@@ -386,6 +393,20 @@ impl EventRoute {
             }
         }
         Ok(query::append(&q, "watch", "true"))
+    }
+}
+
+/// Activity stores core/v1-shaped events: an events.k8s.io/v1 field selector is translated to
+/// the core labels, as kube-apiserver's field-label conversion does; unsupported labels are 400.
+fn events_v1_field_selector(query: &str) -> Result<String, RouteError> {
+    match query::first(query, "fieldSelector") {
+        Some(Ok(sel)) if !sel.is_empty() => {
+            let core = convert::field_selector_events_v1_to_core(&sel)
+                .map_err(|e| RouteError::Rejected(e.rejection()))?;
+            Ok(query::replace(query, "fieldSelector", &core))
+        }
+        Some(Err(e)) => Err(RouteError::BadQuery(e)),
+        _ => Ok(query.to_owned()),
     }
 }
 
@@ -465,6 +486,38 @@ mod tests {
             r.upstream_path(Upstream::Standard).unwrap(),
             "/api/v1/events?watch=true"
         );
+    }
+
+    #[test]
+    fn events_v1_field_selectors_are_translated_for_activity() {
+        let r = event(
+            "GET",
+            "/apis/events.k8s.io/v1/namespaces/ns/events?fieldSelector=regarding.name%3Dmy-pod%2CreportingController%3Dkubelet&limit=5",
+        );
+        assert_eq!(
+            r.upstream_path(ACT).unwrap(),
+            "/apis/activity.miloapis.com/v1alpha1/namespaces/ns/events?fieldSelector=involvedObject.name%3Dmy-pod%2CreportingComponent%3Dkubelet&limit=5"
+        );
+        // Untouched in standard-paths mode and for core clients.
+        assert!(r
+            .upstream_path(Upstream::Standard)
+            .unwrap()
+            .contains("regarding.name"));
+        let r = event(
+            "GET",
+            "/api/v1/events?fieldSelector=involvedObject.name%3Dx",
+        );
+        assert!(r
+            .upstream_path(ACT)
+            .unwrap()
+            .ends_with("involvedObject.name%3Dx"));
+        let r = event(
+            "GET",
+            "/apis/events.k8s.io/v1/events?fieldSelector=involvedObject.name%3Dx",
+        );
+        let e = r.upstream_path(ACT).unwrap_err().rejection();
+        assert_eq!(e.code(), 400);
+        assert_eq!(e.message, "field label not supported: involvedObject.name");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub enum Reason {
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    NotAcceptable,
     RequestEntityTooLarge,
     UnsupportedMediaType,
     Invalid,
@@ -17,12 +18,13 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::BadRequest,
         Reason::Unauthorized,
         Reason::Forbidden,
         Reason::NotFound,
         Reason::MethodNotAllowed,
+        Reason::NotAcceptable,
         Reason::RequestEntityTooLarge,
         Reason::UnsupportedMediaType,
         Reason::Invalid,
@@ -36,6 +38,7 @@ impl Reason {
             Reason::Forbidden => 403,
             Reason::NotFound => 404,
             Reason::MethodNotAllowed => 405,
+            Reason::NotAcceptable => 406,
             Reason::RequestEntityTooLarge => 413,
             Reason::UnsupportedMediaType => 415,
             Reason::Invalid => 422,
@@ -51,6 +54,7 @@ impl Reason {
             Reason::Forbidden => "Forbidden",
             Reason::NotFound => "NotFound",
             Reason::MethodNotAllowed => "MethodNotAllowed",
+            Reason::NotAcceptable => "NotAcceptable",
             Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
             Reason::Invalid => "Invalid",
@@ -66,6 +70,7 @@ impl Reason {
             Reason::Forbidden => "forbidden",
             Reason::NotFound => "not_found",
             Reason::MethodNotAllowed => "method_not_allowed",
+            Reason::NotAcceptable => "not_acceptable",
             Reason::RequestEntityTooLarge => "request_entity_too_large",
             Reason::UnsupportedMediaType => "unsupported_media_type",
             Reason::Invalid => "invalid",

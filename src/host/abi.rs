@@ -18,12 +18,14 @@ const NOT_FOUND: u32 = 1;
 #[repr(u32)]
 pub enum MapType {
     RequestHeaders = 0,
+    ResponseHeaders = 2,
 }
 
 #[derive(Debug, Clone, Copy)]
 #[repr(u32)]
 pub enum BufferType {
     RequestBody = 0,
+    ResponseBody = 1,
     PluginConfiguration = 7,
 }
 
@@ -70,6 +72,7 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_get_log_level(level: *mut u32) -> u32;
+    fn proxy_close_stream(stream_type: u32) -> u32;
 }
 
 /// Take ownership of a buffer the host allocated through `proxy_on_memory_allocate`.
@@ -200,6 +203,13 @@ pub fn increment(id: u32) {
     // A failed counter update is not worth failing a request over.
     // SAFETY: plain integer arguments.
     let _ = unsafe { proxy_increment_metric(id, 1) };
+}
+
+/// Reset the response stream (the client sees the stream end with an error).
+pub fn reset_response() {
+    // StreamType::HttpResponse. Nothing more can be done if the host refuses.
+    // SAFETY: plain integer argument.
+    let _ = unsafe { proxy_close_stream(1) };
 }
 
 /// The host's log level for this plugin (0 trace … 5 critical).

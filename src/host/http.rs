@@ -11,6 +11,7 @@ use crate::body::BodyJob;
 use crate::identity::{self, IdentityError, UserInfo};
 use crate::pairs;
 use crate::request::{forward_headers, inspect, Inspection};
+use crate::response::{Outcome, ResponsePlan, ResponseRewriter, Treatment};
 use crate::status::{KubeError, Reason, Rejection};
 
 /// proxy-wasm status for "the host could not serialize the value".
@@ -33,6 +34,11 @@ enum State {
 pub struct EventsFilter {
     shared: Option<Rc<Shared>>,
     state: State,
+    /// Set for event requests whose responses are brought into the client's API.
+    response: Option<ResponsePlan>,
+    rewriter: Option<ResponseRewriter>,
+    /// The response could not be rewritten further; the rest of it is dropped.
+    aborted: bool,
 }
 
 impl EventsFilter {
@@ -40,12 +46,17 @@ impl EventsFilter {
         EventsFilter {
             shared,
             state: State::Start,
+            response: None,
+            rewriter: None,
+            aborted: false,
         }
     }
 
     /// Answer with a Kubernetes Status and stop the request.
     fn reject(&mut self, rejection: &Rejection) -> Action {
         self.state = State::Done;
+        // The local reply is already in the client's terms.
+        self.response = None;
         if let Some(shared) = &self.shared {
             shared.metrics.rejection(rejection.reason);
         }
@@ -134,10 +145,95 @@ impl EventsFilter {
         if abi::set_header_pairs(MapType::RequestHeaders, &forward.headers.finish()).is_err() {
             return self.internal("the request headers could not be rewritten");
         }
+        self.response = forward.response;
         self.state = match forward.body {
             Some(job) => State::AwaitBody { job },
             None => State::Done,
         };
+        Action::Continue
+    }
+
+    fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
+        let Some(plan) = &self.response else {
+            return Action::Continue;
+        };
+        if end_of_stream {
+            return Action::Continue;
+        }
+        let Ok(raw) = abi::get_header_pairs(MapType::ResponseHeaders) else {
+            log::warn!("activity-events: response headers unreadable; response left as it is");
+            return Action::Continue;
+        };
+        let Ok(headers) = pairs::decode(&raw) else {
+            return Action::Continue;
+        };
+        let find = |name: &[u8]| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        };
+        let status = find(b":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(200);
+        match plan.treatment(find(b"content-type"), find(b"content-encoding")) {
+            Treatment::PassThrough => {
+                log::debug!(
+                    "activity-events: response {status} not JSON or compressed; left as it is"
+                );
+            }
+            Treatment::Rewrite => {
+                if abi::remove_header(MapType::ResponseHeaders, b"content-length").is_err() {
+                    log::warn!(
+                        "activity-events: cannot drop content-length; response left as it is"
+                    );
+                    return Action::Continue;
+                }
+                self.rewriter = Some(plan.rewriter(status));
+                if let Some(shared) = &self.shared {
+                    shared.metrics.response_rewritten();
+                }
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(rewriter) = self.rewriter.as_mut() else {
+            return Action::Continue;
+        };
+        if self.aborted {
+            // Whatever still comes after an aborted rewrite is dropped, and the stream ended.
+            let _ = abi::set_buffer(BufferType::ResponseBody, 0, body_size, &[]);
+            abi::reset_response();
+            return Action::Continue;
+        }
+        let chunk = match abi::get_buffer(BufferType::ResponseBody, 0, body_size) {
+            Ok(c) => c,
+            Err(_) => {
+                log::warn!("activity-events: response body unreadable; ending the response");
+                abi::reset_response();
+                return Action::Continue;
+            }
+        };
+        let mut out = match rewriter.push(&chunk) {
+            Outcome::Forward(out) => out,
+            Outcome::Abort(out) => {
+                self.aborted = true;
+                log::warn!("activity-events: a response object exceeds max_response_object_bytes; response ended");
+                if let Some(shared) = &self.shared {
+                    shared.metrics.response_aborted();
+                }
+                out
+            }
+        };
+        if end_of_stream && !self.aborted {
+            out.extend(rewriter.finish());
+        }
+        if abi::set_buffer(BufferType::ResponseBody, 0, body_size, &out).is_err() {
+            log::warn!("activity-events: cannot rewrite the response body; ending the response");
+            abi::reset_response();
+        }
         Action::Continue
     }
 
@@ -242,6 +338,14 @@ impl HttpContext for EventsFilter {
             return Action::Continue;
         };
         self.on_body(&shared, body_size, end_of_stream)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.on_response_headers(end_of_stream)
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.on_response_body(body_size, end_of_stream)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {

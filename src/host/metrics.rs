@@ -14,6 +14,8 @@ pub struct Metrics {
     scope_injections: Option<u32>,
     passthrough: Option<u32>,
     spoofed_headers_removed: Option<u32>,
+    responses_rewritten: Option<u32>,
+    responses_aborted: Option<u32>,
 }
 
 impl Metrics {
@@ -41,6 +43,8 @@ impl Metrics {
         m.passthrough = abi::define_counter("activity_events.passthrough").ok();
         m.spoofed_headers_removed =
             abi::define_counter("activity_events.spoofed_headers_removed").ok();
+        m.responses_rewritten = abi::define_counter("activity_events.responses_rewritten").ok();
+        m.responses_aborted = abi::define_counter("activity_events.responses_aborted").ok();
         m
     }
 
@@ -64,6 +68,18 @@ impl Metrics {
 
     pub fn passthrough(&self) {
         if let Some(id) = self.passthrough {
+            abi::increment(id);
+        }
+    }
+
+    pub fn response_rewritten(&self) {
+        if let Some(id) = self.responses_rewritten {
+            abi::increment(id);
+        }
+    }
+
+    pub fn response_aborted(&self) {
+        if let Some(id) = self.responses_aborted {
             abi::increment(id);
         }
     }
