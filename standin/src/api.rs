@@ -1,5 +1,12 @@
 //! The `events` resource: routing and the create/get/list/watch/update/patch/delete handlers.
+//!
+//! In "standard paths" mode (`/api/v1`) the same store is also served as events.k8s.io/v1 at
+//! `/apis/events.k8s.io/v1`, the way kube-apiserver serves both versions of one storage:
+//! requests are converted to the stored core shape on the way in ([`crate::events_v1`]),
+//! validated like events.k8s.io/v1 writes ([`crate::events_v1_validation`]) and objects
+//! converted on the way out ([`Repr`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,9 +15,12 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use crate::event;
+use crate::events_v1::{self, FieldValidation, Translated};
+use crate::events_v1_validation;
 use crate::negotiate::{self, IncludeObject, Output};
 use crate::pagination::{self, Continue};
 use crate::patch::{self, PatchError};
+use crate::repr::Repr;
 use crate::resource::Resource;
 use crate::respond::{self, Body};
 use crate::scope::Scope;
@@ -104,13 +114,45 @@ pub struct ApiRequest<'a> {
 
 pub struct Api {
     pub store: Arc<Store>,
+    /// The stored resource: its prefix, and the `apiVersion` objects are stored with.
     pub res: Resource,
+    /// events.k8s.io/v1, served from the same store in "standard paths" mode (`/api/v1`).
+    pub events_v1: Option<Resource>,
     pub bookmark_interval: Duration,
+}
+
+/// The API version a request addresses: its resource (URL prefix, response `apiVersion`,
+/// Status wording) and how it presents the stored objects.
+#[derive(Debug, Clone, Copy)]
+struct View<'a> {
+    res: &'a Resource,
+    repr: Repr,
+}
+
+impl View<'_> {
+    fn is_events_v1(&self) -> bool {
+        self.repr == Repr::EventsV1
+    }
+
+    /// `fieldValidation` of an events.k8s.io/v1 write (`options`: `CreateOptions`, ...).
+    fn field_validation(&self, q: &Query, options: &str) -> Result<FieldValidation> {
+        FieldValidation::parse(q.get("fieldValidation"), options)
+    }
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
 
 impl Api {
+    pub fn new(store: Arc<Store>, res: Resource, bookmark_interval: Duration) -> Self {
+        let events_v1 = res.is_standard().then(Resource::events_v1);
+        Self {
+            store,
+            res,
+            events_v1,
+            bookmark_interval,
+        }
+    }
+
     pub fn handle(&self, req: &ApiRequest<'_>) -> Response<Body> {
         match self.dispatch(req) {
             Ok(r) => r,
@@ -118,36 +160,53 @@ impl Api {
         }
     }
 
+    /// The served version a path belongs to, and its route.
+    fn resolve(&self, path: &str) -> Option<(View<'_>, Route)> {
+        if let Some(r) = route(&self.res, path) {
+            let view = View {
+                res: &self.res,
+                repr: Repr::Stored,
+            };
+            return Some((view, r));
+        }
+        let res = self.events_v1.as_ref()?;
+        let view = View {
+            res,
+            repr: Repr::EventsV1,
+        };
+        route(res, path).map(|r| (view, r))
+    }
+
     fn dispatch(&self, req: &ApiRequest<'_>) -> Result<Response<Body>> {
-        let route = route(&self.res, req.path).ok_or_else(ApiError::no_route)?;
+        let (v, route) = self.resolve(req.path).ok_or_else(ApiError::no_route)?;
         let q = Query::parse(req.query);
         let m = req.method;
         match (&route.target, route.legacy_watch) {
             (Target::Collection { namespace }, true) if m == Method::GET => {
-                self.watch(req, &q, namespace.clone(), None)
+                self.watch(v, req, &q, namespace.clone(), None)
             }
             (Target::Item { namespace, name }, true) if m == Method::GET => {
-                self.watch(req, &q, Some(namespace.clone()), Some(name))
+                self.watch(v, req, &q, Some(namespace.clone()), Some(name))
             }
             (_, true) => Err(ApiError::method_not_allowed()),
             (Target::Collection { namespace }, false) => match *m {
-                Method::GET if q.flag("watch") => self.watch(req, &q, namespace.clone(), None),
-                Method::GET => self.list(req, &q, namespace.as_deref()),
+                Method::GET if q.flag("watch") => self.watch(v, req, &q, namespace.clone(), None),
+                Method::GET => self.list(v, req, &q, namespace.as_deref()),
                 Method::POST => match namespace {
-                    Some(ns) => self.create(req, &q, ns),
+                    Some(ns) => self.create(v, req, &q, ns),
                     None => Err(ApiError::method_not_allowed()),
                 },
                 Method::DELETE => match namespace {
-                    Some(ns) => self.delete_collection(req, &q, ns),
+                    Some(ns) => self.delete_collection(v, req, &q, ns),
                     None => Err(ApiError::method_not_allowed()),
                 },
                 _ => Err(ApiError::method_not_allowed()),
             },
             (Target::Item { namespace, name }, false) => match *m {
-                Method::GET => self.get(req, &q, namespace, name),
-                Method::PUT => self.update(req, &q, namespace, name),
-                Method::PATCH => self.patch(req, &q, namespace, name),
-                Method::DELETE => self.delete(req, &q, namespace, name),
+                Method::GET => self.get(v, req, &q, namespace, name),
+                Method::PUT => self.update(v, req, &q, namespace, name),
+                Method::PATCH => self.patch(v, req, &q, namespace, name),
+                Method::DELETE => self.delete(v, req, &q, namespace, name),
                 _ => Err(ApiError::method_not_allowed()),
             },
         }
@@ -155,21 +214,34 @@ impl Api {
 
     // ---- reads ---------------------------------------------------------------------------
 
-    fn get(&self, req: &ApiRequest<'_>, q: &Query, ns: &str, name: &str) -> Result<Response<Body>> {
+    fn get(
+        &self,
+        v: View<'_>,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+        name: &str,
+    ) -> Result<Response<Body>> {
         let out = output(req.headers)?;
         let include = IncludeObject::parse(q.get("includeObject"))?;
         let obj = self
             .store
             .get(ns, name)
             .filter(|o| req.scope.allows(o))
-            .ok_or_else(|| ApiError::not_found(&self.res, name))?;
-        Ok(respond::json(200, &render_one(&obj, out, include)))
+            .ok_or_else(|| ApiError::not_found(v.res, name))?;
+        Ok(respond::json(200, &render_one(&obj, out, include, v.repr)))
     }
 
-    fn list(&self, req: &ApiRequest<'_>, q: &Query, ns: Option<&str>) -> Result<Response<Body>> {
+    fn list(
+        &self,
+        v: View<'_>,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: Option<&str>,
+    ) -> Result<Response<Body>> {
         let out = output(req.headers)?;
         let include = IncludeObject::parse(q.get("includeObject"))?;
-        let fields = field_selector(q)?;
+        let fields = field_selector(v, q)?;
         let labels = label_selector(q)?;
         let limit = match q.get("limit").filter(|l| !l.is_empty()) {
             None => None,
@@ -233,17 +305,21 @@ impl Api {
         let list_meta = Value::Object(list_meta);
         let items: Vec<&Value> = visible.iter().map(|o| o.as_ref()).collect();
         let body = match out {
-            Output::Object => json!({
+            Output::Object => v.repr.list(json!({
                 "kind": "EventList",
                 "apiVersion": self.res.api_version(),
                 "metadata": list_meta,
                 "items": items,
-            }),
+            })),
             Output::Table { version } => table::table(
                 &items,
                 list_meta,
                 true,
-                TableShape { version, include },
+                TableShape {
+                    version,
+                    include,
+                    repr: v.repr,
+                },
                 OffsetDateTime::now_utc(),
             ),
             Output::PartialMetadata { version } => json!({
@@ -258,6 +334,7 @@ impl Api {
 
     fn watch(
         &self,
+        v: View<'_>,
         req: &ApiRequest<'_>,
         q: &Query,
         ns: Option<String>,
@@ -265,7 +342,7 @@ impl Api {
     ) -> Result<Response<Body>> {
         let out = output(req.headers)?;
         let include = IncludeObject::parse(q.get("includeObject"))?;
-        let mut fields = field_selector(q)?;
+        let mut fields = field_selector(v, q)?;
         if let Some(name) = name {
             fields.requirements.push(crate::selector::FieldRequirement {
                 field: "metadata.name".into(),
@@ -291,6 +368,7 @@ impl Api {
             labels,
             output: out,
             include,
+            repr: v.repr,
             api_version: self.res.api_version(),
             bookmarks: q.flag("allowWatchBookmarks"),
             bookmark_interval: self.bookmark_interval,
@@ -301,15 +379,27 @@ impl Api {
 
     // ---- writes --------------------------------------------------------------------------
 
-    fn create(&self, req: &ApiRequest<'_>, q: &Query, ns: &str) -> Result<Response<Body>> {
+    fn create(
+        &self,
+        v: View<'_>,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+    ) -> Result<Response<Body>> {
         let out = output(req.headers)?;
         let include = IncludeObject::parse(q.get("includeObject"))?;
         let dry_run = dry_run(q)?;
-        let mut obj = self.decode_body(req)?;
+        let Translated {
+            value: mut obj,
+            warnings,
+        } = self.decode_body(v, req, q, ns, "CreateOptions")?;
         match event::namespace(&obj) {
             "" => set_meta(&mut obj, "namespace", json!(ns)),
             n if n == ns => {}
             _ => return Err(namespace_mismatch()),
+        }
+        if v.is_events_v1() {
+            events_v1_validation::check_create(&obj)?;
         }
         if !event::resource_version(&obj).is_empty() {
             return Err(ApiError::internal(
@@ -325,7 +415,7 @@ impl Api {
             .to_string();
         if explicit.is_empty() && generate.is_empty() {
             return Err(ApiError::invalid(
-                &self.res,
+                v.res,
                 "",
                 vec![Cause {
                     reason: "FieldValueRequired",
@@ -345,16 +435,18 @@ impl Api {
             } else {
                 explicit.clone()
             };
-            self.validate_name(&name)?;
+            validate_name(v.res, &name)?;
             let mut candidate = obj.clone();
             set_meta(&mut candidate, "name", json!(name));
-            let res = &self.res;
             let result = self.store.write(ns, &name, dry_run, |cur| match cur {
-                Some(_) => Err(ApiError::already_exists(res, &name)),
+                Some(_) => Err(ApiError::already_exists(v.res, &name)),
                 None => Ok(Write::Create(candidate)),
             });
             match result {
-                Ok(w) => return Ok(respond::json(201, &render_one(&w.object, out, include))),
+                Ok(w) => {
+                    let body = render_one(&w.object, out, include, v.repr);
+                    return Ok(respond::with_warnings(respond::json(201, &body), &warnings));
+                }
                 Err(e) if e.reason == "AlreadyExists" && explicit.is_empty() => last_err = Some(e),
                 Err(e) => return Err(e),
             }
@@ -364,6 +456,7 @@ impl Api {
 
     fn update(
         &self,
+        v: View<'_>,
         req: &ApiRequest<'_>,
         q: &Query,
         ns: &str,
@@ -372,7 +465,10 @@ impl Api {
         let out = output(req.headers)?;
         let include = IncludeObject::parse(q.get("includeObject"))?;
         let dry_run = dry_run(q)?;
-        let mut obj = self.decode_body(req)?;
+        let Translated {
+            value: mut obj,
+            warnings,
+        } = self.decode_body(v, req, q, ns, "UpdateOptions")?;
         match event::namespace(&obj) {
             "" => set_meta(&mut obj, "namespace", json!(ns)),
             n if n == ns => {}
@@ -385,14 +481,17 @@ impl Api {
                 name
             )));
         }
-        let res = &self.res;
         let scope = &req.scope;
         let written = self.store.write(ns, name, dry_run, |cur| {
             let Some(cur) = cur.filter(|c| scope.allows(c)) else {
                 if cur.is_some() || !event::resource_version(&obj).is_empty() {
-                    return Err(ApiError::not_found(res, name));
+                    return Err(ApiError::not_found(v.res, name));
                 }
-                // Events allow create-on-update, like kube-apiserver's event strategy.
+                // Events allow create-on-update, like kube-apiserver's event strategy (which
+                // then validates it as a create).
+                if v.is_events_v1() {
+                    events_v1_validation::check_create(&obj)?;
+                }
                 let mut created = obj;
                 set_meta(&mut created, "uid", json!(uuid::Uuid::new_v4().to_string()));
                 set_meta(&mut created, "creationTimestamp", json!(event::now_rfc3339()));
@@ -401,18 +500,26 @@ impl Api {
             let rv = event::resource_version(&obj);
             if !rv.is_empty() && rv != event::resource_version(cur) {
                 return Err(ApiError::conflict(
-                    res,
+                    v.res,
                     name,
                     "the object has been modified; please apply your changes to the latest version and try again",
                 ));
             }
-            Ok(Write::Replace(carry_system_fields(res, name, obj, cur)?))
+            let updated = self.carry_system_fields(v, name, obj, cur)?;
+            if v.is_events_v1() {
+                events_v1_validation::check_update(&updated, cur)?;
+            }
+            Ok(Write::Replace(updated))
         })?;
-        Ok(written_response(&written, out, include))
+        Ok(respond::with_warnings(
+            written_response(&written, out, include, v.repr),
+            &warnings,
+        ))
     }
 
     fn patch(
         &self,
+        v: View<'_>,
         req: &ApiRequest<'_>,
         q: &Query,
         ns: &str,
@@ -428,17 +535,26 @@ impl Api {
                 "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
             )
         })?;
-        let res = &self.res;
+        // An events.k8s.io/v1 patch names events.k8s.io/v1 fields: translate it to the stored
+        // shape once, then apply it like any other.
+        let (body, warnings): (Cow<'_, [u8]>, Vec<String>) = if v.is_events_v1() {
+            let fv = v.field_validation(q, "PatchOptions")?;
+            let t = events_v1::patch(kind, req.body, fv)?;
+            (Cow::Owned(t.value), t.warnings)
+        } else {
+            (Cow::Borrowed(req.body), Vec::new())
+        };
         let scope = &req.scope;
         let written = self.store.write(ns, name, dry_run, |cur| {
             let cur = cur
                 .filter(|c| scope.allows(c))
-                .ok_or_else(|| ApiError::not_found(res, name))?;
-            let patched = patch::apply(kind, cur, req.body).map_err(|e| match e {
+                .ok_or_else(|| ApiError::not_found(v.res, name))?;
+            let patched = patch::apply(kind, cur, &body).map_err(|e| match e {
                 PatchError::BadRequest(m) => ApiError::bad_request(m),
                 PatchError::Invalid(m) => ApiError::new(422, "Invalid", m),
             })?;
-            check_type_meta(res, &patched)?;
+            // The patched document is in the stored shape, whichever version was patched.
+            check_type_meta(&self.res, &patched)?;
             if event::namespace(&patched) != ns {
                 return Err(namespace_mismatch());
             }
@@ -452,18 +568,26 @@ impl Api {
             let rv = event::resource_version(&patched);
             if !rv.is_empty() && rv != event::resource_version(cur) {
                 return Err(ApiError::conflict(
-                    res,
+                    v.res,
                     name,
                     "the object has been modified; please apply your changes to the latest version and try again",
                 ));
             }
-            Ok(Write::Replace(carry_system_fields(res, name, patched, cur)?))
+            let updated = self.carry_system_fields(v, name, patched, cur)?;
+            if v.is_events_v1() {
+                events_v1_validation::check_update(&updated, cur)?;
+            }
+            Ok(Write::Replace(updated))
         })?;
-        Ok(written_response(&written, out, include))
+        Ok(respond::with_warnings(
+            written_response(&written, out, include, v.repr),
+            &warnings,
+        ))
     }
 
     fn delete(
         &self,
+        v: View<'_>,
         req: &ApiRequest<'_>,
         q: &Query,
         ns: &str,
@@ -471,7 +595,7 @@ impl Api {
     ) -> Result<Response<Body>> {
         let dry_run = dry_run(q)?;
         let (pre_uid, pre_rv) = delete_preconditions(req.body)?;
-        let res = &self.res;
+        let res = v.res;
         let scope = &req.scope;
         let written = self.store.write(ns, name, dry_run, |cur| {
             let cur = cur
@@ -507,12 +631,13 @@ impl Api {
 
     fn delete_collection(
         &self,
+        v: View<'_>,
         req: &ApiRequest<'_>,
         q: &Query,
         ns: &str,
     ) -> Result<Response<Body>> {
         let dry_run = dry_run(q)?;
-        let fields = field_selector(q)?;
+        let fields = field_selector(v, q)?;
         let labels = label_selector(q)?;
         let (_, objects) = self
             .store
@@ -530,26 +655,40 @@ impl Api {
             // Skip objects that changed scope or vanished since the snapshot.
             if let Ok(w) = self.store.write(ns, name, dry_run, |cur| match cur {
                 Some(c) if scope.allows(c) => Ok(Write::Delete),
-                _ => Err(ApiError::not_found(&self.res, name)),
+                _ => Err(ApiError::not_found(v.res, name)),
             }) {
                 deleted.push((*w.object).clone());
             }
         }
         Ok(respond::json(
             200,
-            &json!({
+            &v.repr.list(json!({
                 "kind": "EventList",
                 "apiVersion": self.res.api_version(),
                 "metadata": {"resourceVersion": self.store.current_rv().to_string()},
                 "items": deleted,
-            }),
+            })),
         ))
     }
 
     // ---- helpers -------------------------------------------------------------------------
 
-    /// Parses a JSON Event body and checks its apiVersion/kind (when set) against the resource.
-    fn decode_body(&self, req: &ApiRequest<'_>) -> Result<Value> {
+    /// Parses a JSON Event body, checks its apiVersion/kind (when set) against the requested
+    /// version, converts an events.k8s.io/v1 body to the stored shape (namespace from the URL
+    /// `ns`) and tags it with the stored `apiVersion`.
+    fn decode_body(
+        &self,
+        v: View<'_>,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+        options: &str,
+    ) -> Result<Translated<Value>> {
+        let fv = if v.is_events_v1() {
+            Some(v.field_validation(q, options)?)
+        } else {
+            None
+        };
         let ct = content_type(req.headers);
         let media = ct
             .split(';')
@@ -560,7 +699,7 @@ impl Api {
         if !matches!(media.as_str(), "" | "application/json" | "*/*") {
             return Err(ApiError::unsupported_media_type(&ct, "application/json"));
         }
-        let mut obj: Value = serde_json::from_slice(req.body).map_err(|e| {
+        let obj: Value = serde_json::from_slice(req.body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body of the request could not be decoded as JSON: {e}"
             ))
@@ -570,27 +709,69 @@ impl Api {
                 "the body of the request must be a JSON object",
             ));
         }
-        check_type_meta(&self.res, &obj)?;
+        check_type_meta(v.res, &obj)?;
+        let mut decoded = match (fv, obj) {
+            (Some(fv), Value::Object(map)) => events_v1::decode(map, ns, fv)?,
+            (_, obj) => Translated {
+                value: obj,
+                warnings: Vec::new(),
+            },
+        };
+        if let Some(o) = decoded.value.as_object_mut() {
+            o.insert("kind".into(), json!("Event"));
+            o.insert("apiVersion".into(), json!(self.res.api_version()));
+        }
+        Ok(decoded)
+    }
+
+    /// Keeps server-owned metadata across an update: uid (immutable) and creationTimestamp;
+    /// tags the object with the stored `apiVersion`.
+    fn carry_system_fields(
+        &self,
+        v: View<'_>,
+        name: &str,
+        mut obj: Value,
+        cur: &Value,
+    ) -> Result<Value> {
+        let uid = event::uid(&obj);
+        if !uid.is_empty() && uid != event::uid(cur) {
+            return Err(ApiError::invalid(
+                v.res,
+                name,
+                vec![Cause {
+                    reason: "FieldValueInvalid",
+                    message: format!("Invalid value: {uid:?}: field is immutable"),
+                    field: "metadata.uid".into(),
+                }],
+            ));
+        }
+        set_meta(&mut obj, "uid", json!(event::uid(cur)));
+        let created = cur
+            .get("metadata")
+            .and_then(|m| m.get("creationTimestamp"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        set_meta(&mut obj, "creationTimestamp", created);
         if let Some(o) = obj.as_object_mut() {
             o.insert("kind".into(), json!("Event"));
             o.insert("apiVersion".into(), json!(self.res.api_version()));
         }
         Ok(obj)
     }
+}
 
-    fn validate_name(&self, name: &str) -> Result<()> {
-        event::validate_name(name).map_err(|why| {
-            ApiError::invalid(
-                &self.res,
-                name,
-                vec![Cause {
-                    reason: "FieldValueInvalid",
-                    message: format!("Invalid value: {name:?}: {why}"),
-                    field: "metadata.name".into(),
-                }],
-            )
-        })
-    }
+fn validate_name(res: &Resource, name: &str) -> Result<()> {
+    event::validate_name(name).map_err(|why| {
+        ApiError::invalid(
+            res,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid",
+                message: format!("Invalid value: {name:?}: {why}"),
+                field: "metadata.name".into(),
+            }],
+        )
+    })
 }
 
 /// apiVersion/kind in a body are optional, but when present must be this resource's.
@@ -621,52 +802,33 @@ fn check_type_meta(res: &Resource, obj: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Keeps server-owned metadata across an update: uid (immutable) and creationTimestamp.
-fn carry_system_fields(res: &Resource, name: &str, mut obj: Value, cur: &Value) -> Result<Value> {
-    let uid = event::uid(&obj);
-    if !uid.is_empty() && uid != event::uid(cur) {
-        return Err(ApiError::invalid(
-            res,
-            name,
-            vec![Cause {
-                reason: "FieldValueInvalid",
-                message: format!("Invalid value: {uid:?}: field is immutable"),
-                field: "metadata.uid".into(),
-            }],
-        ));
-    }
-    set_meta(&mut obj, "uid", json!(event::uid(cur)));
-    let created = cur
-        .get("metadata")
-        .and_then(|m| m.get("creationTimestamp"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    set_meta(&mut obj, "creationTimestamp", created);
-    if let Some(o) = obj.as_object_mut() {
-        o.insert("kind".into(), json!("Event"));
-        o.insert("apiVersion".into(), json!(res.api_version()));
-    }
-    Ok(obj)
-}
-
-fn written_response(w: &Written, out: Output, include: IncludeObject) -> Response<Body> {
+fn written_response(
+    w: &Written,
+    out: Output,
+    include: IncludeObject,
+    repr: Repr,
+) -> Response<Body> {
     let code = match w.kind {
         crate::store::ChangeType::Added => 201,
         _ => 200,
     };
-    respond::json(code, &render_one(&w.object, out, include))
+    respond::json(code, &render_one(&w.object, out, include, repr))
 }
 
-/// A single object in the negotiated shape.
-fn render_one(obj: &Value, out: Output, include: IncludeObject) -> Value {
+/// A single stored object in the negotiated shape of the requested version.
+fn render_one(obj: &Value, out: Output, include: IncludeObject, repr: Repr) -> Value {
     match out {
-        Output::Object => obj.clone(),
+        Output::Object => repr.object(obj),
         Output::PartialMetadata { version } => table::partial_metadata(obj, version),
         Output::Table { version } => table::table(
             &[obj],
             json!({"resourceVersion": event::resource_version(obj)}),
             true,
-            TableShape { version, include },
+            TableShape {
+                version,
+                include,
+                repr,
+            },
             OffsetDateTime::now_utc(),
         ),
     }
@@ -690,8 +852,15 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-fn field_selector(q: &Query) -> Result<FieldSelector> {
-    FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)
+/// The `fieldSelector`, in the stored shape's labels (events.k8s.io/v1 labels translated).
+fn field_selector(v: View<'_>, q: &Query) -> Result<FieldSelector> {
+    let raw = q.get("fieldSelector").unwrap_or("");
+    let selector = if v.is_events_v1() {
+        Cow::Owned(events_v1::field_selector(raw)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    FieldSelector::parse(&selector).map_err(ApiError::bad_request)
 }
 
 fn label_selector(q: &Query) -> Result<LabelSelector> {
@@ -772,6 +941,45 @@ mod tests {
         assert!(p("/apis/activity.miloapis.com/v1alpha1/namespaces//events").is_none());
         assert!(p("/apis/activity.miloapis.com/v1alpha1/pods").is_none());
         assert!(p("/apis/activity.miloapis.com/v1alpha1x/events").is_none());
+    }
+
+    #[test]
+    fn standard_mode_also_resolves_events_v1() {
+        let store = Arc::new(Store::new());
+        let standard = Api::new(
+            store.clone(),
+            Resource::from_prefix("/api/v1").unwrap(),
+            Duration::from_secs(1),
+        );
+        let (v, r) = standard
+            .resolve("/apis/events.k8s.io/v1/namespaces/ns/events/e")
+            .unwrap();
+        assert_eq!(v.repr, Repr::EventsV1);
+        assert_eq!(v.res.api_version(), "events.k8s.io/v1");
+        assert_eq!(
+            r.target,
+            Target::Item {
+                namespace: "ns".into(),
+                name: "e".into()
+            }
+        );
+        let (v, r) = standard
+            .resolve("/apis/events.k8s.io/v1/watch/events")
+            .unwrap();
+        assert!(v.is_events_v1() && r.legacy_watch);
+        let (v, _) = standard.resolve("/api/v1/events").unwrap();
+        assert_eq!(v.repr, Repr::Stored);
+        assert!(standard
+            .resolve("/apis/events.k8s.io/v1beta1/events")
+            .is_none());
+
+        let activity = Api::new(
+            store,
+            Resource::from_prefix("/apis/activity.miloapis.com/v1alpha1").unwrap(),
+            Duration::from_secs(1),
+        );
+        assert!(activity.events_v1.is_none());
+        assert!(activity.resolve("/apis/events.k8s.io/v1/events").is_none());
     }
 
     #[test]

@@ -19,12 +19,15 @@ mod admin;
 mod api;
 mod certs;
 mod event;
+mod events_v1;
+mod events_v1_validation;
 mod faults;
 mod identity;
 mod negotiate;
 mod pagination;
 mod patch;
 mod recorder;
+mod repr;
 mod resource;
 mod respond;
 mod scope;
@@ -196,11 +199,7 @@ pub async fn start(config: Config) -> anyhow::Result<Handle> {
     let main_addr = main.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let shared = Arc::new(server::Shared {
-        api: api::Api {
-            store: Arc::new(store::Store::new()),
-            res,
-            bookmark_interval: config.bookmark_interval,
-        },
+        api: api::Api::new(Arc::new(store::Store::new()), res, config.bookmark_interval),
         recorder: recorder::Recorder::default(),
         faults: faults::Faults::default(),
         allowed_names: config.allowed_client_names.clone(),

@@ -38,7 +38,8 @@ enum Command {
         /// CA (PEM) that must have signed client certificates.
         #[arg(long)]
         client_ca: PathBuf,
-        /// URL prefix of the events resource; `/api/v1` serves apiVersion v1 ("standard paths").
+        /// URL prefix of the events resource; `/api/v1` serves apiVersion v1 and, from the same
+        /// store, events.k8s.io/v1 at `/apis/events.k8s.io/v1` ("standard paths").
         #[arg(long, default_value = activity_standin::DEFAULT_PREFIX)]
         prefix: String,
         /// Period of BOOKMARK events on watches with allowWatchBookmarks=true.

@@ -40,6 +40,18 @@ pub fn error(e: &ApiError) -> Response<Body> {
     json(e.code, &e.to_status())
 }
 
+/// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does (e.g. for
+/// unknown fields under `fieldValidation=Warn`). Texts a header cannot carry are left out.
+pub fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let quoted = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = header::HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
 /// A body whose frames arrive over a channel; ends when the sender is dropped. Each message is
 /// one HTTP/1.1 chunk (or HTTP/2 DATA frame), and hyper flushes whenever the channel is empty.
 pub struct ChannelBody {
@@ -75,4 +87,24 @@ pub fn streaming(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
         header::HeaderValue::from_static("no-cache, private"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_quoted_headers() {
+        let r = with_warnings(
+            json(200, &Value::Null),
+            &["unknown field \"foo\"".to_string(), "bad\nline".to_string()],
+        );
+        let all: Vec<&str> = r
+            .headers()
+            .get_all(header::WARNING)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(all, vec![r#"299 - "unknown field \"foo\"""#]);
+    }
 }

@@ -104,8 +104,8 @@ impl ApiError {
         if !name.is_empty() {
             details.insert("name".into(), json!(name));
         }
-        if !res.group.is_empty() {
-            details.insert("group".into(), json!(res.group));
+        if !res.kind_group.is_empty() {
+            details.insert("group".into(), json!(res.kind_group));
         }
         details.insert("kind".into(), json!("Event"));
         details.insert("causes".into(), Value::Array(causes));
@@ -241,6 +241,49 @@ mod tests {
         let s = ApiError::not_found(&res, "e1").to_status();
         assert_eq!(s["message"], "events \"e1\" not found");
         assert!(s["details"].get("group").is_none());
+    }
+
+    #[test]
+    fn events_v1_names_its_group_except_in_invalid() {
+        let res = Resource::events_v1();
+        let s = ApiError::not_found(&res, "e1").to_status();
+        assert_eq!(s["message"], "events.events.k8s.io \"e1\" not found");
+        assert_eq!(
+            s["details"],
+            json!({"name": "e1", "group": "events.k8s.io", "kind": "events"})
+        );
+        let s = ApiError::conflict(&res, "e1", "why").to_status();
+        assert_eq!(
+            s["message"],
+            "Operation cannot be fulfilled on events.events.k8s.io \"e1\": why"
+        );
+        // kube-apiserver validates the internal core object: no group in Invalid.
+        let s = ApiError::invalid(&res, "e1", vec![]).to_status();
+        assert!(s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Event \"e1\" is invalid"));
+        assert!(s["details"].get("group").is_none());
+        let s = delete_success(&res, "e1", "u");
+        assert_eq!(s["details"]["group"], "events.k8s.io");
+    }
+
+    #[test]
+    fn activity_mode_reads_like_an_aggregated_api_server() {
+        let res = Resource::from_prefix("/apis/activity.miloapis.com/v1alpha1").unwrap();
+        let s = ApiError::already_exists(&res, "e1").to_status();
+        assert_eq!(
+            s["message"],
+            "events.activity.miloapis.com \"e1\" already exists"
+        );
+        assert_eq!(s["details"]["group"], "activity.miloapis.com");
+        let s = ApiError::invalid(&res, "e1", vec![]).to_status();
+        assert!(s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Event.activity.miloapis.com \"e1\" is invalid"));
+        assert_eq!(s["details"]["group"], "activity.miloapis.com");
+        assert_eq!(s["details"]["kind"], "Event");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::event;
 use crate::negotiate::IncludeObject;
+use crate::repr::Repr;
 
 pub fn column_definitions() -> Value {
     let col = |name: &str, priority: u8, format: &str, description: &str| json!({"name": name, "type": "string", "format": format, "description": description, "priority": priority});
@@ -24,12 +25,15 @@ pub fn column_definitions() -> Value {
     ])
 }
 
-/// Table options that shape every row.
+/// Table options that shape every row. Cells always come from the stored shape (kube-apiserver
+/// prints the internal object for every served version); `repr` shapes `rows[].object` under
+/// `includeObject=Object`.
 #[derive(Debug, Clone, Copy)]
 pub struct TableShape {
     /// `v1` or `v1beta1` of meta.k8s.io.
     pub version: &'static str,
     pub include: IncludeObject,
+    pub repr: Repr,
 }
 
 impl TableShape {
@@ -62,7 +66,7 @@ pub fn row(obj: &Value, shape: TableShape, now: OffsetDateTime) -> Value {
     r.insert("cells".into(), Value::Array(cells(obj, now)));
     let object = match shape.include {
         IncludeObject::None => Value::Null,
-        IncludeObject::Object => obj.clone(),
+        IncludeObject::Object => shape.repr.object(obj),
         IncludeObject::Metadata => partial_metadata(obj, shape.version),
     };
     r.insert("object".into(), object);
@@ -300,6 +304,7 @@ mod tests {
         let shape = TableShape {
             version: "v1",
             include: IncludeObject::Metadata,
+            repr: Repr::Stored,
         };
         let t = table(&[&e], json!({"resourceVersion": "5"}), true, shape, NOW);
         assert_eq!(t["kind"], "Table");
@@ -316,16 +321,31 @@ mod tests {
             TableShape {
                 version: "v1",
                 include: IncludeObject::Object,
+                repr: Repr::Stored,
             },
             NOW,
         );
         assert!(no_headers["columnDefinitions"].is_null());
         assert_eq!(no_headers["rows"][0]["object"]["kind"], "Event");
+        assert_eq!(no_headers["rows"][0]["object"]["apiVersion"], "v1");
+        let converted = row(
+            &e,
+            TableShape {
+                version: "v1",
+                include: IncludeObject::Object,
+                repr: Repr::EventsV1,
+            },
+            NOW,
+        );
+        assert_eq!(converted["object"]["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(converted["object"]["regarding"], json!({}));
+        assert_eq!(converted["cells"], row(&e, shape, NOW)["cells"]);
         let none = row(
             &e,
             TableShape {
                 version: "v1",
                 include: IncludeObject::None,
+                repr: Repr::Stored,
             },
             NOW,
         );

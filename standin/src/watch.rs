@@ -10,6 +10,7 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use crate::event;
 use crate::negotiate::{IncludeObject, Output};
+use crate::repr::Repr;
 use crate::respond::{self, Body};
 use crate::scope::Scope;
 use crate::selector::{FieldSelector, LabelSelector};
@@ -26,6 +27,9 @@ pub struct Watcher {
     pub labels: LabelSelector,
     pub output: Output,
     pub include: IncludeObject,
+    /// How the served version presents each event's object (BOOKMARKs included).
+    pub repr: Repr,
+    /// `apiVersion` of the stored objects, used for BOOKMARK objects before `repr`.
     pub api_version: String,
     pub bookmarks: bool,
     pub bookmark_interval: Duration,
@@ -74,18 +78,21 @@ impl Watcher {
 struct Encoder {
     output: Output,
     include: IncludeObject,
+    repr: Repr,
     headers_sent: bool,
 }
 
 impl Encoder {
     fn encode(&mut self, kind: &str, object: &Value) -> Bytes {
         let object = match (kind, self.output) {
-            ("ERROR", _) | (_, Output::Object) => object.clone(),
+            ("ERROR", _) => object.clone(),
+            (_, Output::Object) => self.repr.object(object),
             (_, Output::PartialMetadata { version }) => table::partial_metadata(object, version),
             (_, Output::Table { version }) => {
                 let shape = TableShape {
                     version,
                     include: self.include,
+                    repr: self.repr,
                 };
                 let meta = json!({"resourceVersion": event::resource_version(object)});
                 let headers = !self.headers_sent;
@@ -104,6 +111,7 @@ pub fn start(store: &Store, from: WatchFrom, w: Watcher) -> hyper::Response<Body
     let mut enc = Encoder {
         output: w.output,
         include: w.include,
+        repr: w.repr,
         headers_sent: false,
     };
     match store.watch(from) {
@@ -189,6 +197,7 @@ mod tests {
             labels: LabelSelector::default(),
             output: Output::Object,
             include: IncludeObject::Metadata,
+            repr: Repr::Stored,
             api_version: "v1".into(),
             bookmarks: false,
             bookmark_interval: Duration::from_secs(1),
@@ -291,6 +300,7 @@ mod tests {
         let mut enc = Encoder {
             output: Output::Table { version: "v1" },
             include: IncludeObject::Metadata,
+            repr: Repr::Stored,
             headers_sent: false,
         };
         let obj = json!({"metadata": {"name": "e", "resourceVersion": "7"}});
@@ -310,5 +320,28 @@ mod tests {
         let err: Value =
             serde_json::from_slice(&enc.encode("ERROR", &json!({"kind": "Status"}))).unwrap();
         assert_eq!(err["object"]["kind"], "Status");
+    }
+
+    #[test]
+    fn events_v1_watch_converts_every_object_but_errors() {
+        let mut enc = Encoder {
+            output: Output::Object,
+            include: IncludeObject::Metadata,
+            repr: Repr::EventsV1,
+            headers_sent: false,
+        };
+        let obj =
+            json!({"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e"}, "message": "m"});
+        let added: Value = serde_json::from_slice(&enc.encode("ADDED", &obj)).unwrap();
+        assert_eq!(added["object"]["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(added["object"]["note"], "m");
+        let bookmark =
+            json!({"kind": "Event", "apiVersion": "v1", "metadata": {"resourceVersion": "3"}});
+        let b: Value = serde_json::from_slice(&enc.encode("BOOKMARK", &bookmark)).unwrap();
+        assert_eq!(b["object"]["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(b["object"]["metadata"]["resourceVersion"], "3");
+        let status = json!({"kind": "Status", "apiVersion": "v1", "code": 410});
+        let err: Value = serde_json::from_slice(&enc.encode("ERROR", &status)).unwrap();
+        assert_eq!(err["object"], status);
     }
 }
