@@ -10,6 +10,7 @@
 #   ACTIVITY_CA, ACTIVITY_CLIENT_CERT, ACTIVITY_CLIENT_KEY   then also required (PEM files)
 #   ACTIVITY_SNI              server name to verify (default: the URL's host)
 #   REQUEST_TIMEOUT=30s PER_TRY_TIMEOUT=10s      route policy for event requests
+#   STANDIN_BIN               use this stand-in binary instead of building it
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,9 +40,13 @@ KUBECTL="$ROOT/.tools/bin/kubectl"
 
 say "building the filter (wasm32-wasip1) and the stand-in"
 cargo build --quiet --release --target wasm32-wasip1 -p activity-events-filter
-cargo build --quiet --release -p activity-standin
 WASM="$ROOT/target/wasm32-wasip1/release/activity_events_filter.wasm"
-STANDIN="$ROOT/target/release/activity-standin"
+if [ -n "${STANDIN_BIN:-}" ]; then
+  STANDIN="$STANDIN_BIN"   # a prebuilt stand-in (the tests pass their debug build)
+else
+  cargo build --quiet --release -p activity-standin
+  STANDIN="$ROOT/target/release/activity-standin"
+fi
 
 mkdir -p "$RUN_DIR"
 say "certificates and tokens in $RUN_DIR"
