@@ -90,7 +90,7 @@ fn run_command_serves_kubectl_and_stops_on_ctrl_c() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    result.with_context(|| read_log())?;
+    result.with_context(read_log)?;
     std::thread::sleep(Duration::from_millis(300));
     let leftovers = Command::new("pgrep")
         .args(["-f", &run_dir.display().to_string()])
