@@ -215,7 +215,36 @@ async fn handle(req: Request<Incoming>, ctx: ConnCtx) -> Result<Response<Body>, 
         }),
     };
     shared.recorder.set_status(seq, resp.status().as_u16());
-    Ok(resp)
+    Ok(pretty_if_asked(parts.uri.query(), resp).await)
+}
+
+/// `?pretty=true` (any value but 0/false, like other Kubernetes flags): indent whole JSON
+/// documents. Watch streams are left as they are.
+async fn pretty_if_asked(query: Option<&str>, resp: Response<Body>) -> Response<Body> {
+    let flag = |name: &str| {
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == name)
+            .is_some_and(|(_, v)| v != "0" && !v.eq_ignore_ascii_case("false"))
+    };
+    let json = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !flag("pretty") || flag("watch") || !json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(collected) = body.collect().await;
+    let bytes = collected.to_bytes();
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) => {
+            let mut pretty = crate::wire::to_vec_pretty(&v);
+            pretty.push(b'\n');
+            respond::full(pretty)
+        }
+        Err(_) => respond::full(bytes),
+    };
+    Response::from_parts(parts, body)
 }
 
 /// The TLS stream, plus the ability to abort it: once `reset` is set, I/O fails (so HTTP/2

@@ -35,6 +35,53 @@ pub fn watch_event(kind: &str, object: &Value) -> Vec<u8> {
     out
 }
 
+/// `?pretty=true`: the same document indented by two spaces, as kube-apiserver's
+/// `json.Indent(.., "", "  ")` prints it.
+pub fn to_vec_pretty(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    write_pretty(&mut out, v, 0);
+    out
+}
+
+fn newline(out: &mut Vec<u8>, depth: usize) {
+    out.push(b'\n');
+    out.extend(std::iter::repeat_n(b' ', depth * 2));
+}
+
+fn write_pretty(out: &mut Vec<u8>, v: &Value, depth: usize) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            out.push(b'{');
+            let leading = LEADING.iter().filter_map(|k| map.get_key_value(*k));
+            let rest = map.iter().filter(|(k, _)| !LEADING.contains(&k.as_str()));
+            for (i, (k, val)) in leading.chain(rest).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                newline(out, depth + 1);
+                write(out, &Value::String(k.clone()));
+                out.extend_from_slice(b": ");
+                write_pretty(out, val, depth + 1);
+            }
+            newline(out, depth);
+            out.push(b'}');
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                newline(out, depth + 1);
+                write_pretty(out, item, depth + 1);
+            }
+            newline(out, depth);
+            out.push(b']');
+        }
+        other => write(out, other),
+    }
+}
+
 fn write(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Object(map) => {
