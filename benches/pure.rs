@@ -4,6 +4,12 @@
 //!
 //! routing, the outgoing header map of a GET, scoping a 1 KiB create, rewriting a watch stream
 //! chunk by chunk (reported in MB/s), and rewriting a 500-event list.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 
@@ -45,9 +51,15 @@ fn org_user() -> UserInfo {
         uid: "uid-alice".into(),
         groups: vec!["system:authenticated".into(), "acme-members".into()],
         extra: vec![
-            ("iam.miloapis.com/parent-type".into(), vec!["Organization".into()]),
+            (
+                "iam.miloapis.com/parent-type".into(),
+                vec!["Organization".into()],
+            ),
             ("iam.miloapis.com/parent-name".into(), vec!["acme".into()]),
-            ("iam.miloapis.com/parent-api-group".into(), vec!["resourcemanager.miloapis.com".into()]),
+            (
+                "iam.miloapis.com/parent-api-group".into(),
+                vec!["resourcemanager.miloapis.com".into()],
+            ),
         ],
     }
 }
@@ -56,16 +68,25 @@ fn request_side(c: &mut Criterion) {
     let config = Config::default();
     c.bench_function("route/classify+rewrite GET event", |b| {
         b.iter(|| {
-            let Ok(Classification::Event(r)) =
-                classify("GET", black_box("/api/v1/namespaces/default/events/test-event?pretty=true"))
-            else {
+            let Ok(Classification::Event(r)) = classify(
+                "GET",
+                black_box("/api/v1/namespaces/default/events/test-event?pretty=true"),
+            ) else {
                 panic!("not an event");
             };
             black_box(r.upstream_path(config.upstream()).ok())
         })
     });
     c.bench_function("route/classify non-event GET", |b| {
-        b.iter(|| black_box(classify("GET", black_box("/api/v1/namespaces/default/pods?limit=500")).ok()))
+        b.iter(|| {
+            black_box(
+                classify(
+                    "GET",
+                    black_box("/api/v1/namespaces/default/pods?limit=500"),
+                )
+                .ok(),
+            )
+        })
     });
     let headers: Vec<(&[u8], &[u8])> = vec![
         (b":method", b"GET"),
@@ -73,8 +94,14 @@ fn request_side(c: &mut Criterion) {
         (b":authority", b"milo.example.com"),
         (b":scheme", b"https"),
         (b"accept", b"application/json, */*"),
-        (b"user-agent", b"kubectl/v1.32.4 (linux/amd64) kubernetes/abcdef"),
-        (b"authorization", b"Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"),
+        (
+            b"user-agent",
+            b"kubectl/v1.32.4 (linux/amd64) kubernetes/abcdef",
+        ),
+        (
+            b"authorization",
+            b"Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",
+        ),
         (b"x-request-id", b"0b7e3a64-7d0e-4f7a-9a51-2f7c1d3b9e10"),
         (b"x-forwarded-proto", b"https"),
     ];
@@ -84,7 +111,11 @@ fn request_side(c: &mut Criterion) {
             let Ok(Inspection::Event(req)) = inspect(&config, black_box(&headers)) else {
                 panic!("not an event");
             };
-            black_box(forward_headers(&config, &req, &headers, &user).map(|f| f.headers.finish()).ok())
+            black_box(
+                forward_headers(&config, &req, &headers, &user)
+                    .map(|f| f.headers.finish())
+                    .ok(),
+            )
         })
     });
     let mut create = event(1);
@@ -136,14 +167,18 @@ fn rewrite(plan: &ResponsePlan, body: &[u8], chunk: usize) -> usize {
 fn response_side(c: &mut Criterion) {
     let mut watch = Vec::new();
     for i in 0..2000 {
-        let line = json!({"type": if i % 3 == 0 { "ADDED" } else { "MODIFIED" }, "object": event(i)});
+        let line =
+            json!({"type": if i % 3 == 0 { "ADDED" } else { "MODIFIED" }, "object": event(i)});
         watch.extend(serde_json::to_vec(&line).unwrap_or_default());
         watch.push(b'\n');
     }
     let mut g = c.benchmark_group("watch");
     g.throughput(Throughput::Bytes(watch.len() as u64));
     g.sample_size(20);
-    for (name, api) in [("core/v1", Api::CoreV1), ("events.k8s.io/v1", Api::EventsV1)] {
+    for (name, api) in [
+        ("core/v1", Api::CoreV1),
+        ("events.k8s.io/v1", Api::EventsV1),
+    ] {
         let p = plan(api, Operation::Watch);
         g.bench_function(format!("{name} 2000 events in 16 KiB chunks"), |b| {
             b.iter(|| black_box(rewrite(&p, black_box(&watch), 16 * 1024)))
@@ -157,11 +192,15 @@ fn response_side(c: &mut Criterion) {
     let mut g = c.benchmark_group("list");
     g.throughput(Throughput::Bytes(list.len() as u64));
     g.sample_size(20);
-    for (name, api) in [("core/v1", Api::CoreV1), ("events.k8s.io/v1", Api::EventsV1)] {
+    for (name, api) in [
+        ("core/v1", Api::CoreV1),
+        ("events.k8s.io/v1", Api::EventsV1),
+    ] {
         let p = plan(api, Operation::List);
-        g.bench_function(format!("{name} 500 events ({} KiB)", list.len() / 1024), |b| {
-            b.iter(|| black_box(rewrite(&p, black_box(&list), 64 * 1024)))
-        });
+        g.bench_function(
+            format!("{name} 500 events ({} KiB)", list.len() / 1024),
+            |b| b.iter(|| black_box(rewrite(&p, black_box(&list), 64 * 1024))),
+        );
     }
     g.finish();
 }

@@ -1,11 +1,12 @@
 //! A streaming JSON walker for response bodies that arrive in chunks.
 //!
-//! It copies bytes through while tracking just enough structure to act at a few fixed paths:
-//! it can replace a string value in place (`apiVersion` of every Event inside a document) or
+//! It copies bytes through while tracking just enough structure to act at a few fixed places:
+//! it can replace a string value in place (the `apiVersion` of every Event inside a document) or
 //! hold back a whole value (a watch event, a list item) and hand it to a callback once it is
-//! complete. Memory is the open-container stack, one held string and at most one captured value,
-//! whose size is capped. The walker does not validate JSON: what it does not understand passes
-//! through unchanged.
+//! complete. Containers nothing inside of which matters are copied through without being looked
+//! at beyond their brackets and strings. Memory is the open-container stack, one held string and
+//! at most one captured value, whose size is capped. The walker does not validate JSON: what it
+//! does not understand passes through unchanged.
 
 /// Keys the layouts care about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +28,6 @@ fn classify_key(raw: &[u8]) -> Key {
     }
 }
 
-/// One step of the path from a document's root to the value being started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Key(Key),
-    Index,
-}
-
 /// Which values the walker acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
@@ -49,21 +43,39 @@ pub enum Layout {
     ListItems { from: String, to: String },
 }
 
+/// Where a container sits, as far as the layout is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    /// A top-level value: list, Table, single object, or watch event.
+    Root,
+    /// `items` of a list.
+    Items,
+    /// `rows` of a Table.
+    Rows,
+    /// One Table row.
+    Row,
+    /// An object whose own `apiVersion` is rewritten: an Event, or a watch event's `object`.
+    Object,
+}
+
 enum Action {
     Pass,
     Rewrite,
     Capture,
+    /// A container nothing below which is acted on: copied through without looking inside.
+    Skip,
+    /// A container to descend into, with its node.
+    Enter(Node),
 }
 
 /// Longest string value held back for a possible rewrite; longer ones cannot match.
 const MAX_HELD: usize = 256;
 /// Longest key remembered for matching; longer keys are `Other`.
 const MAX_KEY: usize = 16;
-/// Deeper than this nothing is acted on, and the path is not even looked at.
-const MAX_PATH: usize = 6;
 
 #[derive(Debug, Clone, Copy)]
 struct Frame {
+    node: Node,
     is_object: bool,
     /// In an object: the key of the member being read.
     key: Key,
@@ -108,6 +120,7 @@ pub struct Walker {
     key: Vec<u8>,
     held: Vec<u8>,
     capture: Option<Capture>,
+    skip: Option<Capture>,
 }
 
 impl Walker {
@@ -121,6 +134,7 @@ impl Walker {
             key: Vec::with_capacity(MAX_KEY),
             held: Vec::new(),
             capture: None,
+            skip: None,
         }
     }
 
@@ -138,7 +152,9 @@ impl Walker {
         let mut i = 0;
         while i < input.len() {
             let rest = input.get(i..).unwrap_or_default();
-            i += if self.capture.is_some() {
+            i += if self.skip.is_some() {
+                self.step_skip(rest, out)
+            } else if self.capture.is_some() {
                 self.step_capture(rest, out, on_value)?
             } else {
                 match self.lex {
@@ -164,58 +180,38 @@ impl Walker {
         self.held.len() + self.capture.as_ref().map_or(0, |c| c.buf.len())
     }
 
-    fn path(&self) -> Option<([Step; MAX_PATH], usize)> {
-        if self.frames.len() > MAX_PATH {
-            return None;
-        }
-        let mut steps = [Step::Index; MAX_PATH];
-        for (slot, f) in steps.iter_mut().zip(self.frames.iter()) {
-            *slot = if f.is_object {
-                Step::Key(f.key)
-            } else {
-                Step::Index
-            };
-        }
-        Some((steps, self.frames.len()))
-    }
-
-    /// What to do with a value starting at the current position (`string`: it is a string).
+    /// What to do with a value starting here (`string`: it is a string, else a container).
     fn decide(&self, string: bool) -> Action {
-        use Key::*;
-        use Step::{Index as I, Key as K};
-        let Some((steps, len)) = self.path() else {
-            return Action::Pass;
+        let (node, key) = match self.frames.last() {
+            None => (None, Key::Other),
+            Some(f) if f.is_object => (Some(f.node), f.key),
+            Some(f) => (Some(f.node), Key::Other),
         };
-        let path = steps.get(..len).unwrap_or_default();
-        match &self.layout {
-            Layout::RewriteApiVersion { .. } => {
-                let hit = string
-                    && matches!(
-                        path,
-                        [K(ApiVersion)]
-                            | [K(Items), I, K(ApiVersion)]
-                            | [K(Rows), I, K(Object), K(ApiVersion)]
-                            | [K(Object), K(ApiVersion)]
-                            | [K(Object), K(Rows), I, K(Object), K(ApiVersion)]
-                    );
-                if hit {
-                    Action::Rewrite
-                } else {
-                    Action::Pass
-                }
-            }
-            Layout::Documents => {
-                if path.is_empty() && !string {
-                    Action::Capture
-                } else {
-                    Action::Pass
-                }
-            }
-            Layout::ListItems { .. } => match path {
-                [K(ApiVersion)] if string => Action::Rewrite,
-                [K(Items), I] | [K(Rows), I, K(Object)] if !string => Action::Capture,
-                _ => Action::Pass,
+        let capture_items = matches!(self.layout, Layout::ListItems { .. });
+        match (node, key) {
+            // A top-level value.
+            (None, _) => match self.layout {
+                Layout::Documents if !string => Action::Capture,
+                _ if string => Action::Pass,
+                _ => Action::Enter(Node::Root),
             },
+            (Some(Node::Root | Node::Object), Key::ApiVersion) if string => {
+                if matches!(self.layout, Layout::Documents) {
+                    Action::Pass
+                } else {
+                    Action::Rewrite
+                }
+            }
+            (Some(_), _) if string => Action::Pass,
+            (Some(Node::Root), Key::Items) => Action::Enter(Node::Items),
+            (Some(Node::Root | Node::Object), Key::Rows) => Action::Enter(Node::Rows),
+            (Some(Node::Root), Key::Object) if !capture_items => Action::Enter(Node::Object),
+            (Some(Node::Items), _) if capture_items => Action::Capture,
+            (Some(Node::Items), _) => Action::Enter(Node::Object),
+            (Some(Node::Rows), _) => Action::Enter(Node::Row),
+            (Some(Node::Row), Key::Object) if capture_items => Action::Capture,
+            (Some(Node::Row), Key::Object) => Action::Enter(Node::Object),
+            _ => Action::Skip,
         }
     }
 
@@ -253,20 +249,31 @@ impl Walker {
                 1
             }
             b'{' | b'[' => {
-                if matches!(self.decide(false), Action::Capture) {
-                    self.capture = Some(Capture {
-                        buf: vec![b],
-                        depth: 1,
-                        in_string: false,
-                        escape: false,
-                    });
-                } else {
-                    self.frames.push(Frame {
-                        is_object: b == b'{',
-                        key: Key::Other,
-                        expect_key: b == b'{',
-                    });
-                    out.push(b);
+                let state = Capture {
+                    buf: Vec::new(),
+                    depth: 1,
+                    in_string: false,
+                    escape: false,
+                };
+                match self.decide(false) {
+                    Action::Capture => {
+                        let mut buf = Vec::with_capacity(1024);
+                        buf.push(b);
+                        self.capture = Some(Capture { buf, ..state });
+                    }
+                    Action::Enter(node) => {
+                        self.frames.push(Frame {
+                            node,
+                            is_object: b == b'{',
+                            key: Key::Other,
+                            expect_key: b == b'{',
+                        });
+                        out.push(b);
+                    }
+                    _ => {
+                        self.skip = Some(state);
+                        out.push(b);
+                    }
                 }
                 1
             }
@@ -315,7 +322,7 @@ impl Walker {
             };
             return 1;
         }
-        let stop = input.iter().position(|&c| c == b'"' || c == b'\\');
+        let stop = find_quote_or_backslash(input);
         let Some(n) = stop else {
             self.string_bytes(kind, input, out);
             return input.len();
@@ -409,6 +416,21 @@ impl Walker {
         }
     }
 
+    /// Copy a skipped container through, tracking only strings and depth.
+    fn step_skip(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
+        let Some(sk) = self.skip.as_mut() else {
+            return 0;
+        };
+        let used = scan_value_end(sk, input);
+        let done = used.is_some();
+        let used = used.unwrap_or(input.len());
+        out.extend_from_slice(input.get(..used).unwrap_or_default());
+        if done {
+            self.skip = None;
+        }
+        used
+    }
+
     fn step_capture<F>(
         &mut self,
         input: &[u8],
@@ -421,44 +443,7 @@ impl Walker {
         let Some(cap) = self.capture.as_mut() else {
             return Ok(0);
         };
-        let mut end = None;
-        let mut idx = 0;
-        while idx < input.len() {
-            let b = input.get(idx).copied().unwrap_or_default();
-            if cap.in_string {
-                if cap.escape {
-                    cap.escape = false;
-                } else if b == b'\\' {
-                    cap.escape = true;
-                } else if b == b'"' {
-                    cap.in_string = false;
-                } else {
-                    // Skip ahead to the next byte that matters inside a string.
-                    let skip = input
-                        .get(idx..)
-                        .unwrap_or_default()
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\')
-                        .unwrap_or(input.len() - idx);
-                    idx += skip.max(1);
-                    continue;
-                }
-            } else {
-                match b {
-                    b'"' => cap.in_string = true,
-                    b'{' | b'[' => cap.depth += 1,
-                    b'}' | b']' => {
-                        cap.depth = cap.depth.saturating_sub(1);
-                        if cap.depth == 0 {
-                            end = Some(idx + 1);
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            idx += 1;
-        }
+        let end = scan_value_end(cap, input);
         let used = end.unwrap_or(input.len());
         cap.buf
             .extend_from_slice(input.get(..used).unwrap_or_default());
@@ -472,6 +457,75 @@ impl Walker {
         }
         Ok(used)
     }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Bit 7 of each byte of `x` that equals `b`; exact for the lowest match.
+fn bytes_equal(x: u64, b: u8) -> u64 {
+    let v = x ^ (LO * u64::from(b));
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// Where the next `"` or `\\` is: eight bytes at a time, since most of a JSON body is string
+/// content.
+pub fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    let mut base = 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        let hits = bytes_equal(x, b'"') | bytes_equal(x, b'\\');
+        if hits != 0 {
+            return Some(base + (hits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| base + p)
+}
+
+/// Advance through a container value: `Some(n)` when it ends after `n` bytes of `input`.
+/// Bytes inside strings are skipped in runs; only quotes, backslashes and brackets matter.
+fn scan_value_end(state: &mut Capture, input: &[u8]) -> Option<usize> {
+    let mut idx = 0;
+    while idx < input.len() {
+        let b = input.get(idx).copied().unwrap_or_default();
+        if state.in_string {
+            if state.escape {
+                state.escape = false;
+            } else if b == b'\\' {
+                state.escape = true;
+            } else if b == b'"' {
+                state.in_string = false;
+            } else {
+                let skip = find_quote_or_backslash(input.get(idx..).unwrap_or_default())
+                    .unwrap_or(input.len() - idx);
+                idx += skip.max(1);
+                continue;
+            }
+        } else {
+            match b {
+                b'"' => state.in_string = true,
+                b'{' | b'[' => state.depth += 1,
+                b'}' | b']' => {
+                    state.depth = state.depth.saturating_sub(1);
+                    if state.depth == 0 {
+                        return Some(idx + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        idx += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -601,6 +655,25 @@ mod tests {
         }
         w.finish(&mut out);
         assert_eq!(out, input.as_bytes());
+    }
+
+    #[test]
+    fn quote_search_matches_the_naive_one() {
+        let mut x: u32 = 99;
+        for len in 0..80 {
+            for _ in 0..50 {
+                let buf: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 17;
+                        x ^= x << 5;
+                        b"ab\"\\\x00\xff\x22\x5c"[(x % 8) as usize]
+                    })
+                    .collect();
+                let naive = buf.iter().position(|&c| c == b'"' || c == b'\\');
+                assert_eq!(find_quote_or_backslash(&buf), naive, "{buf:?}");
+            }
+        }
     }
 
     #[test]

@@ -73,6 +73,8 @@ extern "C" {
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_get_log_level(level: *mut u32) -> u32;
     fn proxy_close_stream(stream_type: u32) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_record_metric(id: u32, value: u64) -> u32;
 }
 
 /// Take ownership of a buffer the host allocated through `proxy_on_memory_allocate`.
@@ -197,6 +199,23 @@ pub fn define_counter(name: &str) -> Result<u32, HostError> {
     // SAFETY: pointer and length describe a live slice; out-pointer is a valid local.
     check(unsafe { proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+pub fn define_gauge(name: &str) -> Result<u32, HostError> {
+    let mut id = 0;
+    // SAFETY: pointer and length describe a live slice; out-pointer is a valid local.
+    check(unsafe { proxy_define_metric(1, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+pub fn record(id: u32, value: u64) {
+    // SAFETY: plain integer arguments.
+    let _ = unsafe { proxy_record_metric(id, value) };
+}
+
+pub fn set_tick_period_ms(period: u32) {
+    // SAFETY: plain integer argument.
+    let _ = unsafe { proxy_set_tick_period_milliseconds(period) };
 }
 
 pub fn increment(id: u32) {

@@ -96,7 +96,6 @@ impl EventsFilter {
         };
         let request = match inspect(&shared.config, &headers) {
             Ok(Inspection::PassThrough { strip }) => {
-                shared.metrics.passthrough();
                 for name in &strip {
                     if abi::remove_header(MapType::RequestHeaders, name).is_err() {
                         return self.internal("a spoofed identity header could not be removed");
@@ -190,9 +189,6 @@ impl EventsFilter {
                     return Action::Continue;
                 }
                 self.rewriter = Some(plan.rewriter(status));
-                if let Some(shared) = &self.shared {
-                    shared.metrics.response_rewritten();
-                }
             }
         }
         Action::Continue

@@ -12,10 +12,9 @@ pub struct Metrics {
     requests: HashMap<(Api, Operation), u32>,
     rejections: HashMap<Reason, u32>,
     scope_injections: Option<u32>,
-    passthrough: Option<u32>,
     spoofed_headers_removed: Option<u32>,
-    responses_rewritten: Option<u32>,
     responses_aborted: Option<u32>,
+    memory_bytes: Option<u32>,
 }
 
 impl Metrics {
@@ -40,11 +39,10 @@ impl Metrics {
             }
         }
         m.scope_injections = abi::define_counter("activity_events.scope_injections").ok();
-        m.passthrough = abi::define_counter("activity_events.passthrough").ok();
         m.spoofed_headers_removed =
             abi::define_counter("activity_events.spoofed_headers_removed").ok();
-        m.responses_rewritten = abi::define_counter("activity_events.responses_rewritten").ok();
         m.responses_aborted = abi::define_counter("activity_events.responses_aborted").ok();
+        m.memory_bytes = abi::define_gauge("activity_events.wasm_memory_bytes").ok();
         m
     }
 
@@ -66,15 +64,11 @@ impl Metrics {
         }
     }
 
-    pub fn passthrough(&self) {
-        if let Some(id) = self.passthrough {
-            abi::increment(id);
-        }
-    }
-
-    pub fn response_rewritten(&self) {
-        if let Some(id) = self.responses_rewritten {
-            abi::increment(id);
+    /// The VM's linear memory size; it only grows, so a flat value means bounded memory.
+    pub fn record_memory(&self) {
+        if let Some(id) = self.memory_bytes {
+            let pages = core::arch::wasm32::memory_size(0) as u64;
+            abi::record(id, pages * 65536);
         }
     }
 

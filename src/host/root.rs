@@ -10,6 +10,9 @@ use super::http::EventsFilter;
 use super::metrics::Metrics;
 use crate::config::{self, Config};
 
+/// How often the linear-memory gauge is refreshed.
+const MEMORY_GAUGE_PERIOD_MS: u32 = 1000;
+
 /// What every stream of this plugin shares.
 pub struct Shared {
     pub config: Config,
@@ -61,16 +64,22 @@ impl RootContext for Root {
                     config.activity_prefix,
                     config.metadata_namespace
                 );
-                self.shared = Some(Rc::new(Shared {
-                    config,
-                    metrics: Metrics::define(),
-                }));
+                let metrics = Metrics::define();
+                metrics.record_memory();
+                self.shared = Some(Rc::new(Shared { config, metrics }));
+                abi::set_tick_period_ms(MEMORY_GAUGE_PERIOD_MS);
                 true
             }
             Err(e) => {
                 log::error!("activity-events: {e}");
                 false
             }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.metrics.record_memory();
         }
     }
 

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Turn the raw wrk outputs of scripts/bench.sh into the results table (Markdown on stdout)."""
+import re
+import statistics
+import sys
+from pathlib import Path
+
+out, rounds, duration, conns, wasm_size, mem0, mem1, mem2, cpu, stamp = sys.argv[1:11]
+raw = Path(out) / "raw"
+CONFIGS = ["nofilter", "filter", "lua"]
+SCENARIOS = {
+    "S1": ("GET one event (947 B, response rewritten)", "req/s"),
+    "S2": ("POST create, 1 KiB, scope injected", "req/s"),
+    "S3": ("LIST 500 events (~460 KiB rewritten)", "req/s"),
+    "S4": ("watch stream, 10,000 events", "MB/s"),
+    "S5": ("non-event GET (pass-through)", "req/s"),
+}
+TARGETS = {"S1": 0.90, "S2": 0.85, "S3": 0.70, "S5": 0.95}
+UNIT = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
+TIME = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def parse(path):
+    text = path.read_text()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    m = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", text)
+    mbps = float(m.group(1)) * UNIT[m.group(2)] * (1.048576 if m.group(2) != "B" else 1)
+    lat = {}
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)\b", text)
+        lat[pct] = float(m.group(1)) * TIME[m.group(2)] if m else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    reqs = int(re.search(r"(\d+) requests in", text).group(1))
+    m = re.search(r"FrontCPUTicks: (\d+) (\d+)", text)
+    cpu_us = int(m.group(1)) / int(m.group(2)) * 1e6 / max(reqs, 1) if m else float("nan")
+    return {"rps": rps, "mbps": mbps, "p50": lat["50"], "p99": lat["99"], "cpu": cpu_us,
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+results = {}
+for f in sorted(raw.glob("*-S*-*.txt")):
+    r, s, c = f.stem.split("-")
+    results.setdefault((s, c), []).append(parse(f))
+
+
+def med(s, c, key):
+    return statistics.median(x[key] for x in results[(s, c)])
+
+
+def errors(s, c):
+    return sum(x["errors"] for x in results[(s, c)])
+
+
+lines = [f"### Benchmark {stamp}", "",
+         f"Machine: {cpu}. Envoy 1.40 front `--concurrency 1` in front of an upstream Envoy "
+         f"answering with `direct_response`; wrk `-t1 -c{conns}` (watch: `-c2`), {duration} per "
+         f"run, {rounds} interleaved rounds, medians. Command: `scripts/bench.sh`.", "",
+         "| scenario | no filter | this filter | Lua (header part) | filter / no filter | Lua / no filter | filter / Lua | target |",
+         "|---|---|---|---|---|---|---|---|"]
+for s, (label, unit) in SCENARIOS.items():
+    if (s, "nofilter") not in results:
+        continue
+    key = "mbps" if unit == "MB/s" else "rps"
+    a, b, c = (med(s, x, key) for x in CONFIGS)
+    if s == "S4":
+        target = f"≥ 200 MB/s through the filter: {'met' if b >= 200 else 'NOT met'}"
+    else:
+        t = TARGETS[s]
+        target = f"≥ {t:.0%}: {'met' if b / a >= t else 'NOT met'}"
+        if s == "S1":
+            target += f"; ≥ 1.15× Lua: {'met' if b / c >= 1.15 else 'NOT met'}"
+    fmt = (lambda v: f"{v:,.0f} {unit}") if unit == "req/s" else (lambda v: f"{v:,.1f} {unit}")
+    errs = sum(errors(s, x) for x in CONFIGS)
+    note = f" ({errs} non-2xx)" if errs else ""
+    lines.append(f"| {s} {label}{note} | {fmt(a)} | {fmt(b)} | {fmt(c)} | {b / a:.1%} | {c / a:.1%} | {b / c:.2f}× | {target} |")
+
+lines += ["", "Front Envoy CPU time per request (µs; lower is better; steadier than throughput "
+          "on a small shared machine):", "",
+          "| scenario | no filter | this filter | Lua | filter − no filter | Lua − no filter |",
+          "|---|---|---|---|---|---|"]
+for s in SCENARIOS:
+    if (s, "nofilter") not in results:
+        continue
+    a, b, c = (med(s, x, "cpu") for x in CONFIGS)
+    lines.append(f"| {s} | {a:.1f} | {b:.1f} | {c:.1f} | {b - a:+.1f} | {c - a:+.1f} |")
+if ("S1", "nofilter") not in results:
+    print("\n".join(lines))
+    sys.exit(0)
+lines += ["", "Latency at `-c {}` (S1, medians of the rounds):".format(conns), "",
+          "| configuration | p50 | p99 | p99 added vs no filter |", "|---|---|---|---|"]
+p99_base = med("S1", "nofilter", "p99")
+for c, name in zip(CONFIGS, ["no filter", "this filter", "Lua"]):
+    p50, p99 = med("S1", c, "p50"), med("S1", c, "p99")
+    added = "" if c == "nofilter" else f"{p99 - p99_base:+.0f} µs"
+    lines.append(f"| {name} | {p50:.0f} µs | {p99:.0f} µs | {added} |")
+added = med("S1", "filter", "p99") - p99_base
+lines += ["", f"p99 added by the filter (S1, -c {conns}): {added:.0f} µs (target ≤ 100 µs: {'met' if added <= 100 else 'NOT met'}).",
+          f"`.wasm` size: {int(wasm_size):,} bytes = {int(wasm_size) / 1024:.0f} KiB (target ≤ 200 KiB: {'met' if int(wasm_size) <= 200 * 1024 else 'NOT met'}).",
+          f"VM linear memory (gauge `activity_events.wasm_memory_bytes`): {int(mem0) / 2**20:.2f} MiB before, "
+          f"{int(mem1) / 2**20:.2f} MiB after 50k GETs, {int(mem2) / 2**20:.2f} MiB after 50k more POSTs "
+          f"(target ≤ 4 MiB and flat: {'met' if int(mem2) <= 4 * 2**20 and int(mem2) == int(mem1) else 'NOT met'}).", ""]
+print("\n".join(lines))
