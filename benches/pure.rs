@@ -45,7 +45,7 @@ fn event(i: usize) -> serde_json::Value {
     })
 }
 
-fn org_user() -> UserInfo {
+fn org_user() -> UserInfo<'static> {
     UserInfo {
         username: "alice@acme.example".into(),
         uid: "uid-alice".into(),

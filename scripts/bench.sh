@@ -128,6 +128,8 @@ FRONT_PID="$!"; pids+=("$FRONT_PID"); wait_ready "$OUT/front-admin" "$FRONT_PID"
 FRONT_ADMIN="$(cat "$OUT/front-admin")"
 declare -A PORT
 for c in nofilter filter lua; do PORT[$c]="$(listener_port "$FRONT_ADMIN" "$c")"; done
+mem() { curl -s "http://$FRONT_ADMIN/stats?filter=wasm_memory_bytes" | sed -n 's/.*wasm_memory_bytes: //p' | head -n1; }
+sleep 1.5; mem_start="$(mem)"
 
 declare -A PATHS=(
   [S1]="/api/v1/namespaces/default/events/test-event"
@@ -185,7 +187,6 @@ if [ -n "${BENCH_QUICK:-}" ]; then
   exit 0
 fi
 
-mem() { curl -s "http://$FRONT_ADMIN/stats?filter=wasm_memory_bytes" | sed -n 's/.*wasm_memory_bytes: //p' | head -n1; }
 say "VM memory over 100k requests (S1 and S2 on the filter)"
 sleep 1.5; mem_before="$(mem)"
 "$H2LOAD" --h1 -n 50000 -c 8 -t 1 "http://127.0.0.1:${PORT[filter]}${PATHS[S1]}" >"$OUT/raw/mem-s1.txt" 2>&1
@@ -196,5 +197,5 @@ mem_after="$(sleep 1.5; mem)"
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) cores)"
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "$ROUNDS" "$DURATION" "$CONNECTIONS" \
-  "$(wc -c <"$WASM")" "$mem_before" "$mem_mid" "$mem_after" "$cpu" "$STAMP" | tee "$OUT/results.md"
+  "$(wc -c <"$WASM")" "$mem_before" "$mem_mid" "$mem_after" "$cpu" "$STAMP" "$mem_start" | tee "$OUT/results.md"
 say "results written to $OUT/results.md"

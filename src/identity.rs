@@ -8,6 +8,7 @@
 //!
 //! When `userinfo` is present it wins; the structured fields are then ignored.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::alphabet;
@@ -46,19 +47,20 @@ impl Default for IdentityFields {
     }
 }
 
-/// A Kubernetes UserInfo.
+/// A Kubernetes UserInfo. Read from Envoy's metadata it borrows that buffer (no copies on the
+/// request path); from the `userinfo` JSON form it owns its strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    pub username: String,
-    pub uid: String,
-    pub groups: Vec<String>,
+pub struct UserInfo<'a> {
+    pub username: Cow<'a, str>,
+    pub uid: Cow<'a, str>,
+    pub groups: Vec<Cow<'a, str>>,
     /// In the order received; values in order.
-    pub extra: Vec<(String, Vec<String>)>,
+    pub extra: Vec<(Cow<'a, str>, Vec<Cow<'a, str>>)>,
 }
 
-impl UserInfo {
+impl UserInfo<'_> {
     /// Values of one extra key, if the user has it.
-    pub fn extra_values(&self, key: &str) -> Option<&[String]> {
+    pub fn extra_values(&self, key: &str) -> Option<&[Cow<'_, str>]> {
         self.extra
             .iter()
             .find(|(k, _)| k == key)
@@ -92,37 +94,53 @@ fn malformed(what: impl Into<String>) -> IdentityError {
 
 /// Read the user from the pairs-encoded struct of the whole metadata namespace.
 /// `None` (no metadata at all) is "no user".
-pub fn from_namespace(
-    namespace: Option<&[u8]>,
+pub fn from_namespace<'a>(
+    namespace: Option<&'a [u8]>,
     fields: &IdentityFields,
-) -> Result<UserInfo, IdentityError> {
+) -> Result<UserInfo<'a>, IdentityError> {
     let Some(ns) = namespace else {
         return Err(IdentityError::NoUser);
     };
-    if let Some(raw) = lookup(ns, &fields.userinfo)? {
+    // The namespace struct is decoded once; nested paths decode only what they descend into.
+    let top = pairs::decode(ns)
+        .map_err(|e| malformed(format!("metadata struct at '<namespace>': {e}")))?;
+    let find = |path: &FieldPath| -> Result<Option<&'a [u8]>, IdentityError> {
+        let Some((first, rest)) = path.split_first() else {
+            return Ok(None);
+        };
+        match top.iter().find(|(k, _)| *k == first.as_bytes()) {
+            Some((_, v)) if rest.is_empty() => Ok(Some(*v)),
+            Some((_, v)) => lookup(v, &rest.to_vec()),
+            None => Ok(None),
+        }
+    };
+    if let Some(raw) = find(&fields.userinfo)? {
         if !raw.is_empty() {
             return from_userinfo(raw);
         }
     }
-    from_fields(|path| lookup(ns, path), fields)
+    from_fields(find, fields)
 }
 
 /// Read the user when each field has been fetched separately (the fallback when the host
 /// cannot serialize the whole namespace). `get` returns the raw property value of a field.
-pub fn from_fields<'a, F>(mut get: F, fields: &IdentityFields) -> Result<UserInfo, IdentityError>
+pub fn from_fields<'a, F>(
+    mut get: F,
+    fields: &IdentityFields,
+) -> Result<UserInfo<'a>, IdentityError>
 where
     F: FnMut(&FieldPath) -> Result<Option<&'a [u8]>, IdentityError>,
 {
     let username = match get(&fields.user)? {
         Some(raw) => utf8(raw, "user")?,
-        None => String::new(),
+        None => Cow::Borrowed(""),
     };
     if username.is_empty() {
         return Err(IdentityError::NoUser);
     }
     let uid = match get(&fields.uid)? {
         Some(raw) => utf8(raw, "uid")?,
-        None => String::new(),
+        None => Cow::Borrowed(""),
     };
     let groups = match get(&fields.groups)? {
         Some(raw) => decode_list(raw, "groups")?,
@@ -166,18 +184,22 @@ fn path_str(path: &[String]) -> String {
     }
 }
 
-fn utf8(raw: &[u8], field: &str) -> Result<String, IdentityError> {
-    String::from_utf8(raw.to_vec()).map_err(|_| malformed(format!("{field} is not a UTF-8 string")))
+fn utf8<'a>(raw: &'a [u8], field: &str) -> Result<Cow<'a, str>, IdentityError> {
+    std::str::from_utf8(raw)
+        .map(Cow::Borrowed)
+        .map_err(|_| malformed(format!("{field} is not a UTF-8 string")))
 }
 
 /// A list arrives as a map whose keys are the elements.
-fn decode_list(raw: &[u8], field: &str) -> Result<Vec<String>, IdentityError> {
+fn decode_list<'a>(raw: &'a [u8], field: &str) -> Result<Vec<Cow<'a, str>>, IdentityError> {
     let entries =
         pairs::decode(raw).map_err(|e| malformed(format!("{field} is not a list: {e}")))?;
     entries.into_iter().map(|(k, _)| utf8(k, field)).collect()
 }
 
-fn decode_extra(raw: &[u8]) -> Result<Vec<(String, Vec<String>)>, IdentityError> {
+type Extra<'a> = Vec<(Cow<'a, str>, Vec<Cow<'a, str>>)>;
+
+fn decode_extra(raw: &[u8]) -> Result<Extra<'_>, IdentityError> {
     let entries = pairs::decode(raw).map_err(|e| malformed(format!("extra is not a map: {e}")))?;
     entries
         .into_iter()
@@ -211,7 +233,7 @@ const URL_SAFE_ANY_PAD: GeneralPurpose =
     GeneralPurpose::new(&alphabet::URL_SAFE, PADDING_INDIFFERENT);
 
 /// Decode the `userinfo` form: base64 of UserInfo JSON.
-pub fn from_userinfo(raw: &[u8]) -> Result<UserInfo, IdentityError> {
+pub fn from_userinfo(raw: &[u8]) -> Result<UserInfo<'static>, IdentityError> {
     let text = raw.trim_ascii();
     let url_safe = text.iter().any(|&b| b == b'-' || b == b'_');
     let engine = if url_safe {
@@ -233,14 +255,24 @@ pub fn from_userinfo(raw: &[u8]) -> Result<UserInfo, IdentityError> {
         return Err(IdentityError::NoUser);
     }
     Ok(UserInfo {
-        username,
-        uid: parsed.uid.unwrap_or_default(),
-        groups: parsed.groups.unwrap_or_default(),
+        username: Cow::Owned(username),
+        uid: Cow::Owned(parsed.uid.unwrap_or_default()),
+        groups: parsed
+            .groups
+            .unwrap_or_default()
+            .into_iter()
+            .map(Cow::Owned)
+            .collect(),
         extra: parsed
             .extra
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .map(|(k, v)| {
+                (
+                    Cow::Owned(k),
+                    v.unwrap_or_default().into_iter().map(Cow::Owned).collect(),
+                )
+            })
             .collect(),
     })
 }
@@ -386,7 +418,7 @@ mod tests {
             );
             assert_eq!(
                 user.extra_values("iam.miloapis.com/parent-type"),
-                Some(&["Organization".to_owned()][..])
+                Some(&[Cow::Borrowed("Organization")][..])
             );
         }
     }
@@ -425,7 +457,7 @@ mod tests {
         let nulls = STANDARD.encode(r#"{"username":"a","groups":null,"extra":{"k":null}}"#);
         let u = from_userinfo(nulls.as_bytes()).unwrap();
         assert!(u.groups.is_empty());
-        assert_eq!(u.extra, vec![("k".to_owned(), vec![])]);
+        assert_eq!(u.extra, vec![(Cow::Borrowed("k"), vec![])]);
     }
 
     #[test]

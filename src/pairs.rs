@@ -79,50 +79,75 @@ fn take_terminated(buf: &[u8], at: usize, len: usize) -> Result<(&[u8], usize), 
 }
 
 /// Builds a pairs buffer incrementally, so a header map can be assembled in one pass and sent
-/// to the host in one call.
-#[derive(Debug, Clone, Default)]
+/// to the host in one call. One buffer: a slot table sized for the expected number of entries,
+/// then the data; unused slots are closed up in `finish`.
+#[derive(Debug, Clone)]
 pub struct PairsBuilder {
-    count: u32,
-    sizes: Vec<u8>,
-    data: Vec<u8>,
+    count: usize,
+    slots: usize,
+    buf: Vec<u8>,
+}
+
+impl Default for PairsBuilder {
+    fn default() -> Self {
+        PairsBuilder::with_capacity(0, 0)
+    }
 }
 
 impl PairsBuilder {
     pub fn with_capacity(entries: usize, data_bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(4 + entries * 8 + data_bytes + entries * 2);
+        buf.resize(4 + entries * 8, 0);
         PairsBuilder {
             count: 0,
-            sizes: Vec::with_capacity(entries * 8),
-            data: Vec::with_capacity(data_bytes + entries * 2),
+            slots: entries,
+            buf,
         }
     }
 
     pub fn push(&mut self, key: &[u8], value: &[u8]) {
+        if self.count == self.slots {
+            // More entries than planned: open more slots in front of the data.
+            let grow = self.slots.max(4);
+            let at = 4 + self.slots * 8;
+            self.buf.splice(at..at, std::iter::repeat_n(0u8, grow * 8));
+            self.slots += grow;
+        }
         // Header names and values are far below 4 GiB; saturate rather than wrap regardless.
         let k = u32::try_from(key.len()).unwrap_or(u32::MAX);
         let v = u32::try_from(value.len()).unwrap_or(u32::MAX);
-        self.sizes.extend_from_slice(&k.to_le_bytes());
-        self.sizes.extend_from_slice(&v.to_le_bytes());
-        self.data.extend_from_slice(key);
-        self.data.push(0);
-        self.data.extend_from_slice(value);
-        self.data.push(0);
-        self.count = self.count.saturating_add(1);
+        let slot = 4 + self.count * 8;
+        if let Some(s) = self.buf.get_mut(slot..slot + 8) {
+            let [k0, k1, k2, k3] = k.to_le_bytes();
+            let [v0, v1, v2, v3] = v.to_le_bytes();
+            s.copy_from_slice(&[k0, k1, k2, k3, v0, v1, v2, v3]);
+        }
+        self.buf.extend_from_slice(key);
+        self.buf.push(0);
+        self.buf.extend_from_slice(value);
+        self.buf.push(0);
+        self.count += 1;
     }
 
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
-    pub fn finish(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + self.sizes.len() + self.data.len());
-        out.extend_from_slice(&self.count.to_le_bytes());
-        out.extend_from_slice(&self.sizes);
-        out.extend_from_slice(&self.data);
-        out
+    pub fn finish(mut self) -> Vec<u8> {
+        let used = 4 + self.count * 8;
+        let reserved = 4 + self.slots * 8;
+        if reserved > used {
+            self.buf.drain(used..reserved);
+        }
+        let count = u32::try_from(self.count).unwrap_or(u32::MAX);
+        if let Some(head) = self.buf.get_mut(..4) {
+            head.copy_from_slice(&count.to_le_bytes());
+        }
+        self.buf
     }
 }
 
@@ -162,6 +187,23 @@ mod tests {
         ];
         let buf = encode(input.iter().copied());
         assert_eq!(decode(&buf).unwrap(), input);
+    }
+
+    #[test]
+    fn builder_matches_encode_whatever_the_capacity() {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..13)
+            .map(|i| (format!("k{i}").into_bytes(), vec![b'v'; i]))
+            .collect();
+        let want = encode(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
+        for slots in [0, 1, 5, 13, 40] {
+            let mut b = PairsBuilder::with_capacity(slots, 10);
+            for (k, v) in &entries {
+                b.push(k, v);
+            }
+            assert_eq!(b.len(), 13);
+            assert_eq!(b.finish(), want, "slots {slots}");
+        }
+        assert_eq!(PairsBuilder::with_capacity(3, 0).finish(), vec![0, 0, 0, 0]);
     }
 
     #[test]

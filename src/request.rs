@@ -156,7 +156,7 @@ pub fn forward_headers(
     for g in &user.groups {
         check_value("group", g)?;
     }
-    let extras: Vec<(&str, &[String])> = config
+    let extras: Vec<(&str, &[std::borrow::Cow<'_, str>])> = config
         .forward_extras
         .iter()
         .filter_map(|fe| user.extra_values(&fe.key).map(|v| (fe.header.as_str(), v)))
@@ -269,7 +269,7 @@ mod tests {
             .collect()
     }
 
-    fn org_user() -> UserInfo {
+    fn org_user() -> UserInfo<'static> {
         UserInfo {
             username: "alice".into(),
             uid: "u1".into(),

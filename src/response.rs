@@ -71,7 +71,11 @@ impl ResponsePlan {
             Layout::Documents
         } else {
             match (self.api, self.operation) {
-                (Api::CoreV1, _) => Layout::RewriteApiVersion { from, to },
+                (Api::CoreV1, op) => Layout::RewriteApiVersion {
+                    from,
+                    to,
+                    single: !matches!(op, Operation::List | Operation::Watch),
+                },
                 (Api::EventsV1, Operation::List) => Layout::ListItems { from, to },
                 (Api::EventsV1, _) => Layout::Documents,
             }
@@ -150,6 +154,12 @@ impl ResponseRewriter {
             self.walker.finish(&mut out);
         }
         out
+    }
+
+    /// Whether the rewritten body is exactly as long as the original (then `content-length`
+    /// can stay).
+    pub fn preserves_length(&self) -> bool {
+        self.walker.preserves_length()
     }
 
     /// Bytes currently held back.
@@ -391,13 +401,25 @@ mod tests {
     fn core_rewrite_keeps_every_other_byte() {
         let body = fixture("responses/event-list.json");
         // The fixture has exactly two Activity apiVersions: the list's and the first item's.
-        let expected = String::from_utf8(body.clone())
-            .unwrap()
-            .replace("\"activity.miloapis.com/v1alpha1\"", "\"v1\"");
+        // Padded with spaces so the length (and content-length) stays.
+        let expected = String::from_utf8(body.clone()).unwrap().replace(
+            "\"activity.miloapis.com/v1alpha1\"",
+            &format!("\"v1\"{}", " ".repeat(28)),
+        );
         for chunk in [1, 2, 3, 100, body.len()] {
             let out = run(&plan(Api::CoreV1, Operation::List), 200, &body, chunk);
+            assert_eq!(out.len(), body.len());
             assert_eq!(String::from_utf8(out).unwrap(), expected, "chunk {chunk}");
         }
+        assert!(plan(Api::CoreV1, Operation::Get)
+            .rewriter(200)
+            .preserves_length());
+        assert!(!plan(Api::CoreV1, Operation::Get)
+            .rewriter(404)
+            .preserves_length());
+        assert!(!plan(Api::EventsV1, Operation::Get)
+            .rewriter(200)
+            .preserves_length());
     }
 
     #[test]

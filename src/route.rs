@@ -4,6 +4,8 @@
 //! encoded path cannot slip past the filter to the API server; event paths that only match
 //! after normalisation (empty or dot segments, encoded `/`, bad escapes) are refused.
 
+use std::borrow::Cow;
+
 use crate::convert;
 use crate::escape::percent_decode;
 use crate::query;
@@ -194,7 +196,7 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
         }
         return Ok(Classification::NotEvent);
     }
-    let segs: Vec<&str> = parsed.normalized.iter().map(String::as_str).collect();
+    let segs: Vec<&str> = parsed.normalized.iter().map(|s| s.as_ref()).collect();
     let (api, rest) = match segs.as_slice() {
         ["api", "v1", rest @ ..] => (Api::CoreV1, rest),
         ["apis", "events.k8s.io", "v1", rest @ ..] => (Api::EventsV1, rest),
@@ -300,7 +302,8 @@ pub fn is_dns1123_label(s: &str) -> bool {
 /// A path split into raw segments and into decoded segments (what an API server routes on).
 struct ParsedPath<'a> {
     raw: Vec<&'a str>,
-    normalized: Vec<String>,
+    /// Borrowed from the path unless an escape had to be decoded.
+    normalized: Vec<Cow<'a, str>>,
     malformed: bool,
 }
 
@@ -309,16 +312,23 @@ impl<'a> ParsedPath<'a> {
         let body = path.strip_prefix('/')?;
         let raw: Vec<&str> = body.split('/').collect();
         let mut malformed = false;
-        let mut normalized: Vec<String> = Vec::with_capacity(raw.len());
-        for seg in &raw {
-            if seg.is_empty() || *seg == "." || *seg == ".." {
+        let mut normalized: Vec<Cow<'a, str>> = Vec::with_capacity(raw.len());
+        for seg in raw.iter().copied() {
+            if seg.is_empty() || seg == "." || seg == ".." {
                 malformed = true;
+            }
+            if !seg.contains('%') {
+                if seg.chars().any(char::is_control) {
+                    malformed = true;
+                }
+                normalized.push(Cow::Borrowed(seg));
+                continue;
             }
             let decoded = match percent_decode(seg, false) {
                 Ok(d) => d,
                 Err(_) => {
                     malformed = true;
-                    (*seg).to_owned()
+                    seg.to_owned()
                 }
             };
             if decoded.chars().any(char::is_control) {
@@ -329,7 +339,7 @@ impl<'a> ParsedPath<'a> {
             }
             // Every piece is kept (no dot resolution): a malformed path is only inspected for
             // an "events" segment, a well-formed one maps one to one onto `raw`.
-            normalized.extend(decoded.split('/').map(str::to_owned));
+            normalized.extend(decoded.split('/').map(|p| Cow::Owned(p.to_owned())));
         }
         Some(ParsedPath {
             raw,

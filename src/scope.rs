@@ -82,9 +82,10 @@ pub fn scope_of(user: &UserInfo) -> Result<Option<Scope>, ScopeError> {
     };
     match (first(PARENT_TYPE_EXTRA), first(PARENT_NAME_EXTRA)) {
         (None, None) => Ok(None),
-        (Some(kind), Some(name)) if !kind.is_empty() && !name.is_empty() => {
-            Ok(Some(Scope { kind, name }))
-        }
+        (Some(kind), Some(name)) if !kind.is_empty() && !name.is_empty() => Ok(Some(Scope {
+            kind: kind.into_owned(),
+            name: name.into_owned(),
+        })),
         _ => Err(ScopeError::IncompleteScope),
     }
 }
@@ -339,12 +340,17 @@ mod tests {
         serde_json::from_slice(&out).unwrap()
     }
 
-    fn user_with(extra: &[(&str, &[&str])]) -> UserInfo {
+    fn user_with(extra: &[(&str, &[&str])]) -> UserInfo<'static> {
         UserInfo {
             username: "u".into(),
             extra: extra
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .map(|(k, v)| {
+                    (
+                        k.to_string().into(),
+                        v.iter().map(|s| s.to_string().into()).collect(),
+                    )
+                })
                 .collect(),
             ..UserInfo::default()
         }

@@ -33,8 +33,16 @@ fn classify_key(raw: &[u8]) -> Key {
 pub enum Layout {
     /// Replace the string `from` by `to` wherever it is the `apiVersion` of an object in a
     /// document: the root, `items[*]`, `rows[*].object`, and the same below a watch event's
-    /// `object`. Nothing is held back but the string itself.
-    RewriteApiVersion { from: String, to: String },
+    /// `object`. Nothing is held back but the string itself. Once an object's `apiVersion`
+    /// is replaced, the rest of that object is copied through unread; with `single`, that goes
+    /// for the root object too (a response holding one Event, not a list). A shorter `to` is
+    /// padded with spaces after the string (insignificant JSON whitespace), so the body keeps
+    /// its length and its `content-length` stays right.
+    RewriteApiVersion {
+        from: String,
+        to: String,
+        single: bool,
+    },
     /// Hand every top-level value (a single object, each event of a watch stream) to the
     /// callback whole.
     Documents,
@@ -121,6 +129,18 @@ pub struct Walker {
     held: Vec<u8>,
     capture: Option<Capture>,
     skip: Option<Capture>,
+    /// The running skip is the rest of the innermost open object (pop it when done).
+    skip_closes_frame: bool,
+}
+
+impl Layout {
+    /// Whether the output is exactly as long as the input.
+    pub fn preserves_length(&self) -> bool {
+        match self {
+            Layout::RewriteApiVersion { from, to, .. } => to.len() <= from.len(),
+            _ => false,
+        }
+    }
 }
 
 impl Walker {
@@ -135,6 +155,7 @@ impl Walker {
             held: Vec::new(),
             capture: None,
             skip: None,
+            skip_closes_frame: false,
         }
     }
 
@@ -173,6 +194,11 @@ impl Walker {
         if let Some(cap) = self.capture.take() {
             out.extend_from_slice(&cap.buf);
         }
+    }
+
+    /// Whether the output is exactly as long as the input.
+    pub fn preserves_length(&self) -> bool {
+        self.layout.preserves_length()
     }
 
     /// Bytes held back right now (for memory accounting and tests).
@@ -395,8 +421,9 @@ impl Walker {
 
     /// A held string value is complete: replace it if it is the one to rewrite.
     fn release_held(&mut self, out: &mut Vec<u8>) {
-        let (from, to) = match &self.layout {
-            Layout::RewriteApiVersion { from, to } | Layout::ListItems { from, to } => (from, to),
+        let (from, to, single) = match &self.layout {
+            Layout::RewriteApiVersion { from, to, single } => (from, to, *single),
+            Layout::ListItems { from, to } => (from, to, false),
             Layout::Documents => {
                 out.append(&mut self.held);
                 return;
@@ -406,13 +433,33 @@ impl Walker {
             .held
             .get(1..self.held.len().saturating_sub(1))
             .unwrap_or_default();
-        if inner == from.as_bytes() {
-            out.push(b'"');
-            out.extend_from_slice(to.as_bytes());
-            out.push(b'"');
-            self.held.clear();
-        } else {
+        if inner != from.as_bytes() {
             out.append(&mut self.held);
+            return;
+        }
+        out.push(b'"');
+        out.extend_from_slice(to.as_bytes());
+        out.push(b'"');
+        if matches!(self.layout, Layout::RewriteApiVersion { .. }) {
+            let pad = from.len().saturating_sub(to.len());
+            out.extend(std::iter::repeat_n(b' ', pad));
+        }
+        self.held.clear();
+        // Nothing else in this object is touched: copy the rest through unread.
+        let done_with_object = matches!(self.layout, Layout::RewriteApiVersion { .. })
+            && match self.frames.last().map(|f| f.node) {
+                Some(Node::Object) => true,
+                Some(Node::Root) => single,
+                _ => false,
+            };
+        if done_with_object {
+            self.skip = Some(Capture {
+                buf: Vec::new(),
+                depth: 1,
+                in_string: false,
+                escape: false,
+            });
+            self.skip_closes_frame = true;
         }
     }
 
@@ -427,6 +474,9 @@ impl Walker {
         out.extend_from_slice(input.get(..used).unwrap_or_default());
         if done {
             self.skip = None;
+            if std::mem::take(&mut self.skip_closes_frame) {
+                self.frames.pop();
+            }
         }
         used
     }
@@ -491,24 +541,59 @@ pub fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
         .map(|p| base + p)
 }
 
+/// Where the next byte is that can change string or nesting state: `"`, `\\`, brackets and
+/// braces. Eight bytes at a time; `[`/`]` fold onto `{`/`}` with bit 5 set.
+fn find_special(s: &[u8]) -> Option<usize> {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let mut base = 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        let folded = x | CASE;
+        let hits = bytes_equal(x, b'"')
+            | bytes_equal(x, b'\\')
+            | bytes_equal(folded, b'{')
+            | bytes_equal(folded, b'}');
+        if hits != 0 {
+            return Some(base + (hits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| matches!(c, b'"' | b'\\' | b'{' | b'}' | b'[' | b']'))
+        .map(|p| base + p)
+}
+
 /// Advance through a container value: `Some(n)` when it ends after `n` bytes of `input`.
-/// Bytes inside strings are skipped in runs; only quotes, backslashes and brackets matter.
+/// Only quotes, backslashes and brackets are looked at, found eight bytes at a time.
 fn scan_value_end(state: &mut Capture, input: &[u8]) -> Option<usize> {
     let mut idx = 0;
+    if state.escape {
+        // The byte after a backslash that ended the previous chunk.
+        state.escape = false;
+        idx = 1;
+    }
     while idx < input.len() {
+        let off = find_special(input.get(idx..).unwrap_or_default())?;
+        idx += off;
         let b = input.get(idx).copied().unwrap_or_default();
         if state.in_string {
-            if state.escape {
-                state.escape = false;
-            } else if b == b'\\' {
-                state.escape = true;
-            } else if b == b'"' {
-                state.in_string = false;
-            } else {
-                let skip = find_quote_or_backslash(input.get(idx..).unwrap_or_default())
-                    .unwrap_or(input.len() - idx);
-                idx += skip.max(1);
-                continue;
+            match b {
+                b'"' => state.in_string = false,
+                b'\\' => {
+                    if idx + 1 >= input.len() {
+                        state.escape = true;
+                        return None;
+                    }
+                    idx += 2;
+                    continue;
+                }
+                _ => {}
             }
         } else {
             match b {
@@ -534,7 +619,23 @@ mod tests {
 
     const ACT: &str = "activity.miloapis.com/v1alpha1";
 
+    /// Padding after a rewritten `"v1"`: the length of the replaced version minus two.
+    const PAD: &str = "                            ";
+
+    /// Rewrite in chunks; for length-preserving layouts check the length, then drop the
+    /// padding so expectations read naturally.
     fn rewrite_all(layout: Layout, input: &[u8], chunk: usize) -> Vec<u8> {
+        let keeps_length = layout.preserves_length();
+        let out = rewrite_raw(layout, input, chunk);
+        if keeps_length {
+            assert_eq!(out.len(), input.len(), "length must be preserved");
+            let text = String::from_utf8(out).unwrap();
+            return text.replace(&format!("\"v1\"{PAD}"), "\"v1\"").into_bytes();
+        }
+        out
+    }
+
+    fn rewrite_raw(layout: Layout, input: &[u8], chunk: usize) -> Vec<u8> {
         let mut w = Walker::new(layout, 1 << 20);
         let mut out = Vec::new();
         let mut cb = |v: &[u8], out: &mut Vec<u8>| {
@@ -553,6 +654,15 @@ mod tests {
         Layout::RewriteApiVersion {
             from: ACT.into(),
             to: "v1".into(),
+            single: false,
+        }
+    }
+
+    fn core_single() -> Layout {
+        Layout::RewriteApiVersion {
+            from: ACT.into(),
+            to: "v1".into(),
+            single: true,
         }
     }
 
@@ -566,6 +676,42 @@ mod tests {
                 String::from_utf8(want.to_vec()).unwrap(),
                 "chunk {chunk}"
             );
+        }
+    }
+
+    #[test]
+    fn single_objects_stop_reading_after_the_rewrite() {
+        // The root's own apiVersion is rewritten; a later one (not possible in a real Event,
+        // but here to prove nothing is read) stays.
+        let input = br#"{"kind":"Event","apiVersion":"activity.miloapis.com/v1alpha1","x":{"apiVersion":"activity.miloapis.com/v1alpha1"},"apiVersion":"activity.miloapis.com/v1alpha1"}"#;
+        let want = br#"{"kind":"Event","apiVersion":"v1","x":{"apiVersion":"activity.miloapis.com/v1alpha1"},"apiVersion":"activity.miloapis.com/v1alpha1"}"#;
+        for chunk in 1..input.len() + 1 {
+            assert_eq!(
+                rewrite_all(core_single(), input, chunk),
+                want.to_vec(),
+                "chunk {chunk}"
+            );
+        }
+        // A Table (root apiVersion not ours) is still read to its rows.
+        let table = br#"{"kind":"Table","apiVersion":"meta.k8s.io/v1","rows":[{"object":{"apiVersion":"activity.miloapis.com/v1alpha1","kind":"Event"}}]}"#;
+        let out = String::from_utf8(rewrite_all(core_single(), table, 3)).unwrap();
+        assert!(
+            out.contains(r#""object":{"apiVersion":"v1","kind":"Event"}"#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn watch_events_after_a_skipped_remainder_are_still_rewritten() {
+        let watch = b"{\"type\":\"ADDED\",\"object\":{\"apiVersion\":\"activity.miloapis.com/v1alpha1\",\"m\":{\"a\":[1,{\"b\":\"}\"}]}},\"after\":1}\n{\"type\":\"ADDED\",\"object\":{\"apiVersion\":\"activity.miloapis.com/v1alpha1\"}}\n";
+        for chunk in 1..watch.len() + 1 {
+            let out = String::from_utf8(rewrite_all(core(), watch, chunk)).unwrap();
+            assert_eq!(
+                out.matches("\"apiVersion\":\"v1\"").count(),
+                2,
+                "chunk {chunk}: {out}"
+            );
+            assert!(out.contains(",\"after\":1}"), "{out}");
         }
     }
 
@@ -640,6 +786,20 @@ mod tests {
         let mut w = Walker::new(Layout::Documents, 16);
         w.push(b"{\"a\":1}", &mut out, &mut cb).unwrap();
         assert!(w.held_bytes() == 0);
+    }
+
+    #[test]
+    fn core_rewrite_pads_to_keep_the_length() {
+        let input = br#"{"apiVersion":"activity.miloapis.com/v1alpha1","kind":"Event"}"#;
+        let out = rewrite_raw(core_single(), input, 5);
+        assert_eq!(out.len(), input.len());
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["apiVersion"], "v1");
+        assert!(!Layout::ListItems {
+            from: ACT.into(),
+            to: "v1".into()
+        }
+        .preserves_length());
     }
 
     #[test]

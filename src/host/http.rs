@@ -8,7 +8,7 @@ use proxy_wasm::types::Action;
 use super::abi::{self, BufferType, MapType};
 use super::root::Shared;
 use crate::body::BodyJob;
-use crate::identity::{self, IdentityError, UserInfo};
+use crate::identity::{self, IdentityError, IdentityFields, UserInfo};
 use crate::pairs;
 use crate::request::{forward_headers, inspect, Inspection};
 use crate::response::{Outcome, ResponsePlan, ResponseRewriter, Treatment};
@@ -16,6 +16,9 @@ use crate::status::{KubeError, Reason, Rejection};
 
 /// proxy-wasm status for "the host could not serialize the value".
 const SERIALIZATION_FAILURE: u32 = 3;
+
+/// Response bodies are read from the host in slices of this size.
+const READ_SLICE: usize = 64 * 1024;
 
 enum State {
     Start,
@@ -117,7 +120,11 @@ impl EventsFilter {
         let route = &request.route;
         shared.metrics.request(route.api, route.operation);
 
-        let user = match read_identity(shared) {
+        let metadata = match IdentityMetadata::fetch(shared) {
+            Ok(m) => m,
+            Err(e) => return self.reject(&e.rejection()),
+        };
+        let user = match metadata.user(&shared.config.identity) {
             Ok(user) => user,
             Err(e) => return self.reject(&e.rejection()),
         };
@@ -182,13 +189,17 @@ impl EventsFilter {
                 );
             }
             Treatment::Rewrite => {
-                if abi::remove_header(MapType::ResponseHeaders, b"content-length").is_err() {
+                let rewriter = plan.rewriter(status);
+                // Core responses keep their length (padded); other rewrites are re-framed.
+                if !rewriter.preserves_length()
+                    && abi::remove_header(MapType::ResponseHeaders, b"content-length").is_err()
+                {
                     log::warn!(
                         "activity-events: cannot drop content-length; response left as it is"
                     );
                     return Action::Continue;
                 }
-                self.rewriter = Some(plan.rewriter(status));
+                self.rewriter = Some(rewriter);
             }
         }
         Action::Continue
@@ -204,25 +215,33 @@ impl EventsFilter {
             abi::reset_response();
             return Action::Continue;
         }
-        let chunk = match abi::get_buffer(BufferType::ResponseBody, 0, body_size) {
-            Ok(c) => c,
-            Err(_) => {
-                log::warn!("activity-events: response body unreadable; ending the response");
-                abi::reset_response();
-                return Action::Continue;
-            }
-        };
-        let mut out = match rewriter.push(&chunk) {
-            Outcome::Forward(out) => out,
-            Outcome::Abort(out) => {
-                self.aborted = true;
-                log::warn!("activity-events: a response object exceeds max_response_object_bytes; response ended");
-                if let Some(shared) = &self.shared {
-                    shared.metrics.response_aborted();
+        // Read large chunks in slices: only the output, not a second copy of the input, is
+        // ever the size of the chunk.
+        let mut out = Vec::with_capacity(body_size);
+        let mut offset = 0;
+        while offset < body_size && !self.aborted {
+            let slice = match abi::get_buffer(BufferType::ResponseBody, offset, READ_SLICE) {
+                Ok(s) if !s.is_empty() => s,
+                Ok(_) => break,
+                Err(_) => {
+                    log::warn!("activity-events: response body unreadable; ending the response");
+                    abi::reset_response();
+                    return Action::Continue;
                 }
-                out
+            };
+            offset += slice.len();
+            match rewriter.push(&slice) {
+                Outcome::Forward(part) => out.extend_from_slice(&part),
+                Outcome::Abort(part) => {
+                    out.extend_from_slice(&part);
+                    self.aborted = true;
+                    log::warn!("activity-events: a response object exceeds max_response_object_bytes; response ended");
+                    if let Some(shared) = &self.shared {
+                        shared.metrics.response_aborted();
+                    }
+                }
             }
-        };
+        }
         if end_of_stream && !self.aborted {
             out.extend(rewriter.finish());
         }
@@ -271,51 +290,74 @@ impl EventsFilter {
     }
 }
 
-/// The user from dynamic metadata: one host call for the whole namespace, or, when the host
-/// cannot serialize it (a value type it does not encode), one call per configured field.
-fn read_identity(shared: &Shared) -> Result<UserInfo, IdentityError> {
-    let config = &shared.config;
-    let ns = config.metadata_namespace.as_str();
-    match abi::get_property(&["metadata", "filter_metadata", ns]) {
-        Ok(found) => identity::from_namespace(found.as_deref(), &config.identity),
-        Err(e) if e.0 == SERIALIZATION_FAILURE => {
-            let fields = &config.identity;
-            let fetch = |path: &Vec<String>| -> Result<Option<Vec<u8>>, IdentityError> {
-                let mut full = vec!["metadata", "filter_metadata", ns];
-                full.extend(path.iter().map(String::as_str));
-                abi::get_property(&full).map_err(|e| {
-                    IdentityError::Malformed(format!(
-                        "metadata field {} unreadable (host status {})",
-                        path.join("."),
-                        e.0
-                    ))
-                })
-            };
-            if let Some(info) = fetch(&fields.userinfo)? {
-                if !info.is_empty() {
-                    return identity::from_userinfo(&info);
+/// The identity metadata as fetched from the host; the user is decoded from it in place.
+enum IdentityMetadata {
+    /// The whole namespace in one host call (`None`: no such namespace).
+    Namespace(Option<Vec<u8>>),
+    /// One host call per configured field, when the host cannot serialize the namespace (a
+    /// value type it does not encode): user, uid, groups, extra.
+    Fields([Option<Vec<u8>>; 4]),
+    UserInfo(Vec<u8>),
+}
+
+impl IdentityMetadata {
+    fn fetch(shared: &Shared) -> Result<Self, IdentityError> {
+        let config = &shared.config;
+        let ns = config.metadata_namespace.as_str();
+        match abi::get_property(&["metadata", "filter_metadata", ns]) {
+            Ok(found) => Ok(IdentityMetadata::Namespace(found)),
+            Err(e) if e.0 == SERIALIZATION_FAILURE => {
+                let fields = &config.identity;
+                let fetch = |path: &Vec<String>| -> Result<Option<Vec<u8>>, IdentityError> {
+                    let mut full = vec!["metadata", "filter_metadata", ns];
+                    full.extend(path.iter().map(String::as_str));
+                    abi::get_property(&full).map_err(|e| {
+                        IdentityError::Malformed(format!(
+                            "metadata field {} unreadable (host status {})",
+                            path.join("."),
+                            e.0
+                        ))
+                    })
+                };
+                if let Some(info) = fetch(&fields.userinfo)? {
+                    if !info.is_empty() {
+                        return Ok(IdentityMetadata::UserInfo(info));
+                    }
                 }
+                Ok(IdentityMetadata::Fields([
+                    fetch(&fields.user)?,
+                    fetch(&fields.uid)?,
+                    fetch(&fields.groups)?,
+                    fetch(&fields.extra)?,
+                ]))
             }
-            let fetched = [
-                (&fields.user, fetch(&fields.user)?),
-                (&fields.uid, fetch(&fields.uid)?),
-                (&fields.groups, fetch(&fields.groups)?),
-                (&fields.extra, fetch(&fields.extra)?),
-            ];
-            identity::from_fields(
-                |path| {
-                    Ok(fetched
-                        .iter()
-                        .find(|(p, _)| *p == path)
-                        .and_then(|(_, v)| v.as_deref()))
-                },
-                fields,
-            )
+            Err(e) => Err(IdentityError::Malformed(format!(
+                "metadata namespace unreadable (host status {})",
+                e.0
+            ))),
         }
-        Err(e) => Err(IdentityError::Malformed(format!(
-            "metadata namespace unreadable (host status {})",
-            e.0
-        ))),
+    }
+
+    fn user(&self, fields: &IdentityFields) -> Result<UserInfo<'_>, IdentityError> {
+        match self {
+            IdentityMetadata::Namespace(found) => {
+                identity::from_namespace(found.as_deref(), fields)
+            }
+            IdentityMetadata::UserInfo(info) => identity::from_userinfo(info),
+            IdentityMetadata::Fields(values) => {
+                let order = [&fields.user, &fields.uid, &fields.groups, &fields.extra];
+                identity::from_fields(
+                    |path| {
+                        Ok(order
+                            .iter()
+                            .zip(values.iter())
+                            .find(|(p, _)| **p == path)
+                            .and_then(|(_, v)| v.as_deref()))
+                    },
+                    fields,
+                )
+            }
+        }
     }
 }
 
