@@ -16,13 +16,8 @@ fn free_port() -> Result<u16> {
 #[test]
 fn run_command_serves_kubectl_and_stops_on_ctrl_c() -> Result<()> {
     let root = tools::repo_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["build", "-p", "activity-standin"])
-        .status()?;
-    assert!(built.success());
-    let standin = tools::target_dir(&root).join("debug/activity-standin");
+    // The stand-in's command line, built by cargo for this test (no nested cargo build).
+    let standin = env!("CARGO_BIN_EXE_e2e-standin");
     let run_dir = tools::run_dir("run-command")?;
     let port = free_port()?;
     let log = std::fs::File::create(run_dir.join("run.log"))?;
@@ -31,7 +26,7 @@ fn run_command_serves_kubectl_and_stops_on_ctrl_c() -> Result<()> {
         .current_dir(&root)
         .env("PORT", port.to_string())
         .env("RUN_DIR", &run_dir)
-        .env("STANDIN_BIN", &standin)
+        .env("STANDIN_BIN", standin)
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()?;

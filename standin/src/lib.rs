@@ -18,6 +18,7 @@
 mod admin;
 mod api;
 mod certs;
+pub mod cli;
 mod event;
 mod events_v1;
 mod events_v1_validation;
