@@ -25,9 +25,10 @@ enum State {
     /// A write whose body is buffered until complete, then checked and scoped.
     ///
     /// Its headers have already gone on: proxy-wasm turns a paused headers callback into
-    /// "stop all iteration", after which the body would never reach this filter. So a scoped
-    /// write's `content-length` is dropped up front and Envoy's buffer filter, after this one,
-    /// holds the request back from the router until the body is final and sets the new length.
+    /// "stop all iteration", after which the body would never reach this filter. So when the
+    /// body may change its `content-length` is dropped up front, and Envoy's buffer filter,
+    /// after this one, holds the request back from the router until the body is final and sets
+    /// the new length.
     AwaitBody {
         job: BodyJob,
     },
@@ -119,6 +120,10 @@ impl EventsFilter {
         };
         let route = &request.route;
         shared.metrics.request(route.api, route.operation);
+        if headers.iter().any(|(k, _)| crate::request::is_spoofable(k)) {
+            // Dropped when the header map is rebuilt below.
+            shared.metrics.spoofed_headers_removed();
+        }
 
         let metadata = match IdentityMetadata::fetch(shared) {
             Ok(m) => m,
