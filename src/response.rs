@@ -126,23 +126,33 @@ pub struct ResponseRewriter {
 impl ResponseRewriter {
     /// Rewrite one chunk of the body.
     pub fn push(&mut self, chunk: &[u8]) -> Outcome {
-        if self.ended {
-            return Outcome::Abort(Vec::new());
-        }
         let mut out = Vec::with_capacity(chunk.len() + 64);
+        if self.push_into(chunk, &mut out) {
+            Outcome::Forward(out)
+        } else {
+            Outcome::Abort(out)
+        }
+    }
+
+    /// Rewrite one chunk of the body, appending to `out` (so a caller that reads a chunk in
+    /// slices builds one output buffer). `false`: end the stream after forwarding `out`.
+    pub fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.ended {
+            return false;
+        }
         let ctx = &self.ctx;
         let item_layout = self.item_layout;
         let mut on_value = |value: &[u8], out: &mut Vec<u8>| {
             convert_value(value, ctx, item_layout, out);
         };
-        match self.walker.push(chunk, &mut out, &mut on_value) {
-            Ok(()) => Outcome::Forward(out),
+        match self.walker.push(chunk, out, &mut on_value) {
+            Ok(()) => true,
             Err(StreamError::TooLarge { limit }) => {
                 self.ended = true;
                 if self.watch {
                     out.extend_from_slice(&too_large_watch_event(limit));
                 }
-                Outcome::Abort(out)
+                false
             }
         }
     }
@@ -150,10 +160,14 @@ impl ResponseRewriter {
     /// The end of the body: what is still held back.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
-        if !self.ended {
-            self.walker.finish(&mut out);
-        }
+        self.finish_into(&mut out);
         out
+    }
+
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
+        if !self.ended {
+            self.walker.finish(out);
+        }
     }
 
     /// Whether the rewritten body is exactly as long as the original (then `content-length`

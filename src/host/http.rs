@@ -11,7 +11,7 @@ use crate::body::BodyJob;
 use crate::identity::{self, IdentityError, IdentityFields, UserInfo};
 use crate::pairs;
 use crate::request::{forward_headers, inspect, Inspection};
-use crate::response::{Outcome, ResponsePlan, ResponseRewriter, Treatment};
+use crate::response::{ResponsePlan, ResponseRewriter, Treatment};
 use crate::status::{KubeError, Reason, Rejection};
 
 /// proxy-wasm status for "the host could not serialize the value".
@@ -235,20 +235,16 @@ impl EventsFilter {
                 }
             };
             offset += slice.len();
-            match rewriter.push(&slice) {
-                Outcome::Forward(part) => out.extend_from_slice(&part),
-                Outcome::Abort(part) => {
-                    out.extend_from_slice(&part);
-                    self.aborted = true;
-                    log::warn!("activity-events: a response object exceeds max_response_object_bytes; response ended");
-                    if let Some(shared) = &self.shared {
-                        shared.metrics.response_aborted();
-                    }
+            if !rewriter.push_into(&slice, &mut out) {
+                self.aborted = true;
+                log::warn!("activity-events: a response object exceeds max_response_object_bytes; response ended");
+                if let Some(shared) = &self.shared {
+                    shared.metrics.response_aborted();
                 }
             }
         }
         if end_of_stream && !self.aborted {
-            out.extend(rewriter.finish());
+            rewriter.finish_into(&mut out);
         }
         if abi::set_buffer(BufferType::ResponseBody, 0, body_size, &out).is_err() {
             log::warn!("activity-events: cannot rewrite the response body; ending the response");
