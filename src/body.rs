@@ -37,13 +37,7 @@ impl BodyJob {
     /// `Ok(None)`: forward the body as sent; `Ok(Some(b))`: forward `b` instead.
     pub fn run(&self, body: &[u8]) -> Result<Option<Vec<u8>>, Rejection> {
         if body.len() > self.max_bytes {
-            return Err(Rejection::new(
-                Reason::RequestEntityTooLarge,
-                format!(
-                    "the request body is larger than the limit of {} bytes",
-                    self.max_bytes
-                ),
-            ));
+            return Err(too_large(self.max_bytes));
         }
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ScopeError::EmptyBody.rejection());
@@ -98,6 +92,15 @@ impl BodyJob {
         }
         Ok(())
     }
+}
+
+/// A write body over the configured limit, however that was found out (declared length,
+/// buffered size, or the body itself).
+pub fn too_large(max_bytes: usize) -> Rejection {
+    Rejection::new(
+        Reason::RequestEntityTooLarge,
+        format!("the request body is larger than the limit of {max_bytes} bytes"),
+    )
 }
 
 /// The object must be of the client's API (as the API server checks), and is re-tagged with the

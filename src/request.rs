@@ -109,7 +109,9 @@ pub fn inspect(config: &Config, headers: &Headers<'_>) -> Result<Inspection, Rej
             .map_err(|e| e.rejection())?;
         if let Some(len) = header_str(headers, b"content-length")? {
             match len.trim().parse::<u64>() {
-                Ok(n) if n > config.max_body_bytes as u64 => return Err(too_large(config)),
+                Ok(n) if n > config.max_body_bytes as u64 => {
+                    return Err(crate::body::too_large(config.max_body_bytes))
+                }
                 Ok(_) => {}
                 Err(_) => return Err(Rejection::new(Reason::BadRequest, "invalid content-length")),
             }
@@ -119,16 +121,6 @@ pub fn inspect(config: &Config, headers: &Headers<'_>) -> Result<Inspection, Rej
         None
     };
     Ok(Inspection::Event(EventRequest { route, body_kind }))
-}
-
-pub fn too_large(config: &Config) -> Rejection {
-    Rejection::new(
-        Reason::RequestEntityTooLarge,
-        format!(
-            "the request body is larger than the limit of {} bytes",
-            config.max_body_bytes
-        ),
-    )
 }
 
 /// The outgoing request for an event route.

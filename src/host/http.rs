@@ -261,7 +261,7 @@ impl EventsFilter {
             "activity-events: request body {body_size} bytes, end_of_stream={end_of_stream}"
         );
         if body_size > job.max_bytes {
-            let rejection = crate::request::too_large(&shared.config);
+            let rejection = crate::body::too_large(job.max_bytes);
             return self.reject(&rejection);
         }
         if !end_of_stream {
