@@ -20,24 +20,16 @@ const SERIALIZATION_FAILURE: u32 = 3;
 /// Response bodies are read from the host in slices of this size.
 const READ_SLICE: usize = 64 * 1024;
 
-enum State {
-    Start,
-    /// A write whose body is buffered until complete, then checked and scoped.
+pub struct EventsFilter {
+    shared: Option<Rc<Shared>>,
+    /// A write whose body is buffered until complete, then checked, converted and scoped.
     ///
     /// Its headers have already gone on: proxy-wasm turns a paused headers callback into
     /// "stop all iteration", after which the body would never reach this filter. So when the
     /// body may change its `content-length` is dropped up front, and Envoy's buffer filter,
     /// after this one, holds the request back from the router until the body is final and sets
     /// the new length.
-    AwaitBody {
-        job: BodyJob,
-    },
-    Done,
-}
-
-pub struct EventsFilter {
-    shared: Option<Rc<Shared>>,
-    state: State,
+    body: Option<BodyJob>,
     /// Set for event requests whose responses are brought into the client's API.
     response: Option<ResponsePlan>,
     rewriter: Option<ResponseRewriter>,
@@ -49,7 +41,7 @@ impl EventsFilter {
     pub fn new(shared: Option<Rc<Shared>>) -> Self {
         EventsFilter {
             shared,
-            state: State::Start,
+            body: None,
             response: None,
             rewriter: None,
             aborted: false,
@@ -58,7 +50,7 @@ impl EventsFilter {
 
     /// Answer with a Kubernetes Status and stop the request.
     fn reject(&mut self, rejection: &Rejection) -> Action {
-        self.state = State::Done;
+        self.body = None;
         // The local reply is already in the client's terms.
         self.response = None;
         if let Some(shared) = &self.shared {
@@ -112,7 +104,6 @@ impl EventsFilter {
                         strip.len()
                     );
                 }
-                self.state = State::Done;
                 return Action::Continue;
             }
             Ok(Inspection::Event(request)) => request,
@@ -157,10 +148,7 @@ impl EventsFilter {
             return self.internal("the request headers could not be rewritten");
         }
         self.response = forward.response;
-        self.state = match forward.body {
-            Some(job) => State::AwaitBody { job },
-            None => State::Done,
-        };
+        self.body = forward.body;
         Action::Continue
     }
 
@@ -254,7 +242,7 @@ impl EventsFilter {
     }
 
     fn on_body(&mut self, shared: &Shared, body_size: usize, end_of_stream: bool) -> Action {
-        let State::AwaitBody { job, .. } = &self.state else {
+        let Some(job) = &self.body else {
             return Action::Continue;
         };
         log::debug!(
@@ -267,7 +255,7 @@ impl EventsFilter {
         if !end_of_stream {
             return Action::Pause; // keep buffering
         }
-        let State::AwaitBody { job } = std::mem::replace(&mut self.state, State::Done) else {
+        let Some(job) = self.body.take() else {
             return Action::Continue;
         };
         let body = match abi::get_buffer(BufferType::RequestBody, 0, body_size) {
@@ -388,7 +376,7 @@ impl HttpContext for EventsFilter {
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        if matches!(self.state, State::AwaitBody { .. }) {
+        if self.body.is_some() {
             return self.reject(&Rejection::new(
                 Reason::BadRequest,
                 "request trailers are not supported on event writes",
