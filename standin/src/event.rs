@@ -4,22 +4,9 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// The field labels Kubernetes lets clients select core/v1 Events by.
-pub const SELECTABLE_FIELDS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "involvedObject.kind",
-    "involvedObject.namespace",
-    "involvedObject.name",
-    "involvedObject.uid",
-    "involvedObject.apiVersion",
-    "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",
-    "reason",
-    "reportingComponent",
-    "source",
-    "type",
-];
+/// The field labels Kubernetes lets clients select core/v1 Events by: the filter crate's list,
+/// which the events.k8s.io/v1 label translation maps onto.
+pub const SELECTABLE_FIELDS: &[&str] = &activity_events_filter::convert::CORE_EVENT_FIELD_LABELS;
 
 fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
     let mut cur = obj;
