@@ -1561,7 +1561,7 @@ fn is_label_value(value: &str) -> Vec<String> {
 /// Go's `%q`: a double-quoted string with Go escapes. Which characters count as printable follows
 /// Go's `unicode.IsPrint` for control, space and common format characters; rarer non-printable
 /// code points are shown as they are.
-fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

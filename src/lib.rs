@@ -20,6 +20,7 @@ pub mod escape;
 pub mod identity;
 pub mod media;
 pub mod pairs;
+pub mod parent;
 pub mod query;
 pub mod request;
 pub mod response;

@@ -14,7 +14,7 @@ use crate::pairs::PairsBuilder;
 use crate::response::ResponsePlan;
 use crate::route::{classify, Classification, EventRoute};
 use crate::route::{Operation, Upstream};
-use crate::scope::{scope_of, Scope};
+use crate::scope::{check_parent, scope_of, Scope};
 use crate::status::{KubeError, Reason, Rejection};
 
 /// A decoded header map, borrowed from the host's buffer.
@@ -143,6 +143,7 @@ pub fn forward_headers(
 ) -> Result<Forward, Rejection> {
     // Every event request is refused for half a scope: Activity could not filter its reads.
     let scope = scope_of(user).map_err(|e| e.rejection())?;
+    check_parent(user, request.route.parent.as_ref()).map_err(|e| e.rejection())?;
     check_value("user", &user.username)?;
     check_value("uid", &user.uid)?;
     for g in &user.groups {
@@ -293,6 +294,51 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn control_plane_prefixes_need_the_same_parent_in_the_identity() {
+        let c = Config::default();
+        let org_path =
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane/api/v1/namespaces/default/events";
+        let org_get = [(":method", "GET"), (":path", org_path)];
+        let h = hdrs(&org_get);
+        let req = event(&c, &h);
+        let got = out_headers(forward_headers(&c, &req, &h, &org_user()).unwrap());
+        assert!(got.contains(&(
+            ":path".into(),
+            "/apis/activity.miloapis.com/v1alpha1/namespaces/default/events".into()
+        )));
+        // The project's URL with an organization identity, and a platform identity at a
+        // tenant's URL: refused, nothing forwarded.
+        let project_path = "/projects/web-app/control-plane/api/v1/namespaces/default/events";
+        let project_get = [(":method", "GET"), (":path", project_path)];
+        let h = hdrs(&project_get);
+        let req = event(&c, &h);
+        let e = forward_headers(&c, &req, &h, &org_user()).unwrap_err();
+        assert_eq!(e.code(), 403);
+        let h = hdrs(&org_get);
+        let req = event(&c, &h);
+        let platform = UserInfo {
+            username: "admin".into(),
+            ..UserInfo::default()
+        };
+        assert_eq!(
+            forward_headers(&c, &req, &h, &platform).unwrap_err().code(),
+            403
+        );
+        // An id Milo refuses: 400, worded as Milo words it.
+        let bad = [
+            (":method", "GET"),
+            (
+                ":path",
+                "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/BAD_/control-plane/api/v1/events",
+            ),
+        ];
+        let h = hdrs(&bad);
+        let e = inspect(&c, &h).unwrap_err();
+        assert_eq!(e.code(), 400);
+        assert_eq!(e.message, "invalid organization ID \"BAD_\"");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use crate::convert;
 use crate::escape::percent_decode;
+use crate::parent::{self, InvalidParentId, Parent};
 use crate::query;
 use crate::status::{Details, KubeError, Reason, Rejection};
 
@@ -103,6 +104,8 @@ pub enum Upstream<'a> {
 /// A classified Event request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRoute {
+    /// The tenant control plane the URL addressed (its prefix is not part of the route).
+    pub parent: Option<Parent>,
     pub api: Api,
     pub operation: Operation,
     /// `None` for the all-namespaces collection.
@@ -137,6 +140,8 @@ pub enum RouteError {
     NotFound,
     MethodNotAllowed(String),
     BadQuery(String),
+    /// A control-plane prefix with an id Milo refuses.
+    InvalidParentId(InvalidParentId),
     /// Refused by a rule elsewhere (e.g. field-selector translation), already a Status.
     Rejected(Rejection),
 }
@@ -166,6 +171,13 @@ impl KubeError for RouteError {
                 format!("the server does not allow this method on the requested resource: {method}"),
             ),
             RouteError::BadQuery(msg) => Rejection::new(Reason::BadRequest, msg.clone()),
+            RouteError::InvalidParentId(invalid) => {
+                let (word, id) = invalid.parts();
+                Rejection::new(
+                    Reason::BadRequest,
+                    format!("invalid {word} ID {}", convert::go_quote(id)),
+                )
+            }
             RouteError::Rejected(r) => r.clone(),
         }
     }
@@ -180,9 +192,9 @@ enum Shape {
 /// Classify a request by its `:method` and `:path` (with query).
 pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteError> {
     let (path, raw_query) = raw_path.split_once('?').unwrap_or((raw_path, ""));
-    // Fast path: only /api... can be an event path, and after decoding it can only contain
-    // "events" if the raw path does or has an escape.
-    if !path.starts_with("/api") || !(path.contains("events") || path.contains('%')) {
+    // Fast path: after decoding a path can only contain "events" if the raw path does or has an
+    // escape. (Control-plane prefixes put event paths anywhere, so nothing else is assumed.)
+    if !(path.contains("events") || path.contains('%')) {
         return Ok(Classification::NotEvent);
     }
     let Some(parsed) = ParsedPath::parse(path) else {
@@ -196,7 +208,13 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
         }
         return Ok(Classification::NotEvent);
     }
-    let segs: Vec<&str> = parsed.normalized.iter().map(|s| s.as_ref()).collect();
+    let stripped = parent::strip(&parsed.normalized);
+    let segs: Vec<&str> = parsed
+        .normalized
+        .iter()
+        .skip(stripped.rest)
+        .map(|s| s.as_ref())
+        .collect();
     let (api, rest) = match segs.as_slice() {
         ["api", "v1", rest @ ..] => (Api::CoreV1, rest),
         ["apis", "events.k8s.io", "v1", rest @ ..] => (Api::EventsV1, rest),
@@ -214,6 +232,9 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
         ["namespaces", _, "events", _, _, ..] => return Err(RouteError::NotFound),
         _ => return Ok(Classification::NotEvent),
     };
+    if let Some(invalid) = stripped.invalid {
+        return Err(RouteError::InvalidParentId(invalid));
+    }
     if matches!(shape, Shape::Named) && namespace.is_none() {
         // Events are namespaced: /events/{name} and deeper do not exist.
         return Err(RouteError::NotFound);
@@ -230,6 +251,7 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
     // Without malformations the raw and normalized segments line up one to one.
     let raw_name = name.and_then(|_| parsed.raw.last().map(|s| (*s).to_owned()));
     Ok(Classification::Event(EventRoute {
+        parent: stripped.parent,
         api,
         operation,
         namespace: namespace.map(str::to_owned),

@@ -16,10 +16,12 @@ use serde_json::{Map, Value};
 
 use crate::identity::UserInfo;
 use crate::media::BodyKind;
+use crate::parent::Parent;
 use crate::status::{KubeError, Reason, Rejection};
 
 pub const PARENT_TYPE_EXTRA: &str = "iam.miloapis.com/parent-type";
 pub const PARENT_NAME_EXTRA: &str = "iam.miloapis.com/parent-name";
+pub const PARENT_API_GROUP_EXTRA: &str = "iam.miloapis.com/parent-api-group";
 pub const SCOPE_TYPE_ANNOTATION: &str = "platform.miloapis.com/scope.type";
 pub const SCOPE_NAME_ANNOTATION: &str = "platform.miloapis.com/scope.name";
 
@@ -34,6 +36,9 @@ pub struct Scope {
 pub enum ScopeError {
     /// Only one of the two scope extras (or an empty value): the tenant is unknown.
     IncompleteScope,
+    /// The URL addressed a control plane the identity does not carry: (the URL's, the
+    /// identity's, if any), each as kind and name.
+    ParentMismatch(Parent, Option<(String, String)>),
     EmptyBody,
     InvalidJson(String),
     NotAnObject,
@@ -52,6 +57,20 @@ impl KubeError for ScopeError {
                     "the user's scope is incomplete: both {PARENT_TYPE_EXTRA} and {PARENT_NAME_EXTRA} are required, or neither"
                 ),
             ),
+            ScopeError::ParentMismatch(url, identity) => {
+                let held = match identity {
+                    Some((kind, name)) => format!("is in the context of {kind} {name:?}"),
+                    None => "has no parent context".to_owned(),
+                };
+                Rejection::new(
+                    Reason::Forbidden,
+                    format!(
+                        "the request addresses the control plane of {} {:?}, but the authenticated user {held}",
+                        url.kind.as_str(),
+                        url.name
+                    ),
+                )
+            }
             ScopeError::EmptyBody => Rejection::new(Reason::BadRequest, "the request body is empty"),
             ScopeError::InvalidJson(e) => {
                 Rejection::new(Reason::BadRequest, format!("the request body is not valid JSON: {e}"))
@@ -88,6 +107,36 @@ pub fn scope_of(user: &UserInfo) -> Result<Option<Scope>, ScopeError> {
         })),
         _ => Err(ScopeError::IncompleteScope),
     }
+}
+
+/// The control plane a URL addressed must be the one the identity carries: the authorizer puts
+/// the URL's parent into the extras only after Milo allowed the request, and a token's own
+/// extras must name the same parent. The scope is never taken from the URL alone. Without a
+/// prefix the identity's extras stand, as in Milo.
+pub fn check_parent(user: &UserInfo, parent: Option<&Parent>) -> Result<(), ScopeError> {
+    let Some(parent) = parent else {
+        return Ok(());
+    };
+    let only = |key| match user.extra_values(key) {
+        Some([one]) => Some(one.as_ref()),
+        _ => None,
+    };
+    let kind = only(PARENT_TYPE_EXTRA);
+    let name = only(PARENT_NAME_EXTRA);
+    // The API group is compared when the identity names one (a JWT's extras may not).
+    let group_ok = match user.extra_values(PARENT_API_GROUP_EXTRA) {
+        None => true,
+        Some([one]) => one == parent.kind.api_group(),
+        Some(_) => false,
+    };
+    if kind == Some(parent.kind.as_str()) && name == Some(parent.name.as_str()) && group_ok {
+        return Ok(());
+    }
+    let held = match (kind, name) {
+        (Some(k), Some(n)) => Some((k.to_owned(), n.to_owned())),
+        _ => None,
+    };
+    Err(ScopeError::ParentMismatch(parent.clone(), held))
 }
 
 /// Validate a write body and, for a scoped user, return the body with the scope enforced.
@@ -379,6 +428,68 @@ mod tests {
             let e = scope_of(&half).unwrap_err();
             assert_eq!(e.rejection().code(), 403);
         }
+    }
+
+    #[test]
+    fn the_url_parent_must_be_the_identitys() {
+        use crate::parent::ParentKind;
+        let p = |kind, name: &str| Parent {
+            kind,
+            name: name.into(),
+        };
+        let acme = p(ParentKind::Organization, "acme");
+        let org_user = user_with(&[
+            (PARENT_TYPE_EXTRA, &["Organization"]),
+            (PARENT_NAME_EXTRA, &["acme"]),
+        ]);
+        // No prefix: the identity's extras stand, whatever they are.
+        assert!(check_parent(&org_user, None).is_ok());
+        assert!(check_parent(&user_with(&[]), None).is_ok());
+        assert!(check_parent(&org_user, Some(&acme)).is_ok());
+        let with_group = user_with(&[
+            (PARENT_TYPE_EXTRA, &["Organization"]),
+            (PARENT_NAME_EXTRA, &["acme"]),
+            (PARENT_API_GROUP_EXTRA, &["resourcemanager.miloapis.com"]),
+        ]);
+        assert!(check_parent(&with_group, Some(&acme)).is_ok());
+        let refused = [
+            (user_with(&[]), acme.clone()),
+            (org_user.clone(), p(ParentKind::Organization, "other")),
+            (org_user.clone(), p(ParentKind::Project, "acme")),
+            (
+                user_with(&[
+                    (PARENT_TYPE_EXTRA, &["Organization", "Project"]),
+                    (PARENT_NAME_EXTRA, &["acme"]),
+                ]),
+                acme.clone(),
+            ),
+            (
+                user_with(&[
+                    (PARENT_TYPE_EXTRA, &["Organization"]),
+                    (PARENT_NAME_EXTRA, &["acme"]),
+                    (PARENT_API_GROUP_EXTRA, &["iam.miloapis.com"]),
+                ]),
+                acme.clone(),
+            ),
+        ];
+        for (user, parent) in refused {
+            let e = check_parent(&user, Some(&parent)).unwrap_err().rejection();
+            assert_eq!(e.code(), 403, "{user:?} {parent:?}");
+        }
+        let e = check_parent(&org_user, Some(&p(ParentKind::Project, "web-app")))
+            .unwrap_err()
+            .rejection();
+        assert_eq!(
+            e.message,
+            "the request addresses the control plane of Project \"web-app\", but the authenticated user is in the context of Organization \"acme\""
+        );
+        let e = check_parent(&user_with(&[]), Some(&acme))
+            .unwrap_err()
+            .rejection();
+        assert_eq!(
+            e.message,
+            "the request addresses the control plane of Organization \"acme\", but the authenticated user has no parent context"
+        );
     }
 
     #[test]
