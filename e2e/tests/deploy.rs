@@ -840,3 +840,164 @@ fn the_shipped_envoy_config_validates_with_the_mounts_replaced() -> Result<()> {
     assert!(ok, "{log}");
     Ok(())
 }
+
+/// The production config made runnable on this machine without changing its routes or filters:
+/// plain HTTP on the listener and to the two upstreams (recorders), the authorizer's cluster on
+/// `authz_port`, ports picked at run time, the built filter.
+fn local_production_config(milo: u16, activity: u16, authz_port: u16) -> Result<String> {
+    let text = std::fs::read_to_string(tools::repo_root().join("envoy/envoy.yaml"))?;
+    let mut config: Value = serde_saphyr::from_str(&text)?;
+    config["admin"]["address"]["socket_address"]["port_value"] = json!(0);
+    let listener = &mut config["static_resources"]["listeners"][0];
+    listener["address"]["socket_address"] = json!({ "address": "127.0.0.1", "port_value": 0 });
+    let chain = listener["filter_chains"][0]
+        .as_object_mut()
+        .context("filter chain")?;
+    ensure!(
+        chain.remove("transport_socket").is_some(),
+        "listener had no TLS"
+    );
+    let mut files = Vec::new();
+    values_of(&config, "filename", &mut files);
+    ensure!(files.contains(&&json!("/etc/envoy/activity_events_filter.wasm")));
+    let wasm = tools::filter_wasm()?.display().to_string();
+    let mut text = serde_json::to_string(&config)?;
+    text = text.replace("/etc/envoy/activity_events_filter.wasm", &wasm);
+    let mut config: Value = serde_json::from_str(&text)?;
+    for cluster in config["static_resources"]["clusters"]
+        .as_array_mut()
+        .context("clusters")?
+    {
+        let (port, tls) = match cluster["name"].as_str() {
+            Some("milo-apiserver") => (milo, true),
+            Some("activity") => (activity, true),
+            Some(AUTHZ) => (authz_port, false),
+            other => bail!("unexpected cluster {other:?}"),
+        };
+        let obj = cluster.as_object_mut().context("cluster")?;
+        ensure!(obj.remove("transport_socket").is_some() == tls, "{obj:?}");
+        cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["socket_address"] = json!({ "address": "127.0.0.1", "port_value": port });
+    }
+    Ok(serde_json::to_string_pretty(&config)?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_routes_review_every_possible_event_request_and_fail_closed() -> Result<()> {
+    use activity_e2e::envoy::Envoy;
+    use activity_e2e::recorder::Recorder;
+
+    tools::install_crypto_provider();
+    let milo = Recorder::start("milo").await?;
+    let activity = Recorder::start("activity").await?;
+    // The authorizer is down: nothing listens on its port.
+    let authz_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = tools::run_dir("deploy-production-routes")?;
+    let config = local_production_config(milo.port(), activity.port(), authz_port)?;
+    let envoy = Envoy::start(&dir, &config)?;
+    let base = envoy.url("milo")?;
+    let client = reqwest::Client::new();
+    let event = std::fs::read_to_string(tools::repo_root().join("testdata/test-event.yaml"))?;
+
+    // Everything an event request can look like before the filter has seen it is reviewed:
+    // with the authorizer down that is a 503 Status, and nothing reaches Milo or Activity.
+    let reviewed: &[(&str, &str, Option<(&str, &str)>)] = &[
+        ("GET", "/api/v1/namespaces/default/events", None),
+        ("GET", "/api/v1/namespaces/default/events/test-event", None),
+        ("GET", "/api/v1/events?watch=true", None),
+        ("GET", "/api/v1/watch/namespaces/default/events", None),
+        ("GET", "/apis/events.k8s.io/v1/namespaces/default/events", None),
+        ("GET", "/apis/events.k8s.io/v1/events", None),
+        ("POST", "/api/v1/namespaces/default/events", None),
+        ("DELETE", "/api/v1/namespaces/default/events/test-event", None),
+        ("GET", "/api/v1/namespaces/default/%65vents", None),
+        ("GET", "/api/v1/namespaces/default/ev%65nts/x", None),
+        ("GET", "/api/v1/namespaces/default/EVENTS", None),
+        ("GET", "/api/v1//namespaces/default/./events", None),
+        (
+            "GET",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane/api/v1/namespaces/default/events",
+            None,
+        ),
+        ("GET", "/projects/web-app/control-plane/api/v1/events", None),
+        // A client-sent route marker does not skip the review.
+        ("GET", "/api/v1/namespaces/default/pods", Some(("x-activity-events-route", "request"))),
+        ("GET", "/api/v1/namespaces/default/pods", Some(("x-activity-events-route", "watch"))),
+    ];
+    for (method, path, header) in reviewed {
+        let mut req = client.request(method.parse()?, format!("{base}{path}"));
+        if let Some((k, v)) = header {
+            req = req.header(*k, *v);
+        }
+        if *method == "POST" {
+            req = req
+                .header("content-type", "application/yaml")
+                .body(event.clone());
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 503, "{method} {path} {header:?}: {body}");
+        assert_eq!(ctype, "application/json", "{method} {path}");
+        assert_eq!(body["kind"], "Status", "{body}");
+        assert_eq!(body["reason"], "ServiceUnavailable", "{body}");
+        assert_eq!(body["code"], 503, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("authorization service is unavailable")),
+            "{body}"
+        );
+    }
+    assert!(milo.records().is_empty(), "{:?}", milo.records());
+    assert!(activity.records().is_empty(), "{:?}", activity.records());
+    // ext_authz counts per route target cluster: cluster.<name>.ext_authz.<prefix>.error.
+    let authz_errors = || -> Result<u64> {
+        Ok(envoy
+            .stats()?
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .filter(|(k, _)| {
+                k.starts_with("cluster.") && k.ends_with(".ext_authz.activity_events_authz.error")
+            })
+            .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+            .sum())
+    };
+    let errors = authz_errors()?;
+    assert_eq!(errors, reviewed.len() as u64, "{}", envoy.stats()?);
+
+    // The rest of Milo's API (probes included) does not pay for a review: it reaches Milo even
+    // with the authorizer down.
+    let milo_only = [
+        "/livez",
+        "/readyz",
+        "/version",
+        "/api",
+        "/api/v1",
+        "/apis",
+        "/api/v1/namespaces/default/pods",
+        "/apis/apps/v1/namespaces/default/deployments",
+        "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane/api/v1/namespaces/default/configmaps",
+        "/openapi/v3",
+    ];
+    for path in milo_only {
+        let resp = client.get(format!("{base}{path}")).send().await?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["upstream"], "milo", "{path}: {body}");
+    }
+    let seen: Vec<String> = milo.records().into_iter().map(|r| r.path).collect();
+    assert_eq!(seen, milo_only.to_vec());
+    assert!(activity.records().is_empty());
+    assert_eq!(authz_errors()?, errors, "a non-event request was reviewed");
+    Ok(())
+}
