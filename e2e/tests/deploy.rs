@@ -1001,3 +1001,245 @@ async fn production_routes_review_every_possible_event_request_and_fail_closed()
     assert_eq!(authz_errors()?, errors, "a non-event request was reviewed");
     Ok(())
 }
+
+/// A stand-in for the authorizer (`authz/`), written from the ext_authz contract only: event
+/// paths need a known token and get the identity as `userinfo` dynamic metadata; other paths
+/// are allowed at once; denials carry a Kubernetes Status body.
+mod stand_in_authz {
+    use std::sync::{Arc, Mutex};
+
+    use base64::Engine;
+    use envoy_types::ext_authz::v3::pb::{
+        Authorization, AuthorizationServer, CheckRequest, CheckResponse, HttpStatusCode,
+    };
+    use envoy_types::ext_authz::v3::{
+        CheckRequestExt, CheckResponseExt, DeniedHttpResponseBuilder,
+    };
+    use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value as PbValue};
+    use tonic::{Request, Response, Status};
+
+    pub const ALICE: &str = "Bearer alice-token";
+    pub const MILO_DOWN: &str = "Bearer milo-down";
+
+    pub fn userinfo() -> serde_json::Value {
+        serde_json::json!({
+            "username": "alice@acme.example",
+            "uid": "uid-alice",
+            "groups": ["system:authenticated", "acme-members"],
+            "extra": {
+                "iam.miloapis.com/parent-type": ["Organization"],
+                "iam.miloapis.com/parent-name": ["acme"],
+                "iam.miloapis.com/parent-api-group": ["resourcemanager.miloapis.com"],
+            },
+        })
+    }
+
+    pub fn status(code: u16, reason: &str, message: &str) -> String {
+        serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code,
+        })
+        .to_string()
+    }
+
+    #[derive(Clone, Default)]
+    pub struct StandIn {
+        /// (method, path) of every check.
+        pub checks: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    fn denied(code: HttpStatusCode, body: String) -> CheckResponse {
+        let mut http = DeniedHttpResponseBuilder::new();
+        http.set_http_status(code)
+            .add_header("content-type", "application/json", None, false)
+            .set_body(body);
+        let mut resp = CheckResponse::with_status(Status::permission_denied("denied"));
+        resp.set_http_response(http);
+        resp
+    }
+
+    #[tonic::async_trait]
+    impl Authorization for StandIn {
+        async fn check(
+            &self,
+            request: Request<CheckRequest>,
+        ) -> Result<Response<CheckResponse>, Status> {
+            let request = request.into_inner();
+            let http = request
+                .attributes
+                .as_ref()
+                .and_then(|a| a.request.as_ref())
+                .and_then(|r| r.http.as_ref())
+                .ok_or_else(|| Status::invalid_argument("no HTTP attributes"))?;
+            if let Ok(mut checks) = self.checks.lock() {
+                checks.push((http.method.clone(), http.path.clone()));
+            }
+            // Event requests name the resource `events` (a rough rule, enough for these paths).
+            if !http
+                .path
+                .split(['/', '?'])
+                .any(|segment| segment == "events")
+            {
+                return Ok(Response::new(CheckResponse::with_status(Status::ok(
+                    "not an event request",
+                ))));
+            }
+            let token = request
+                .get_client_headers()
+                .and_then(|h| h.get("authorization"))
+                .map(String::as_str);
+            let resp = match token {
+                Some(ALICE) => {
+                    let b64 =
+                        base64::engine::general_purpose::STANDARD.encode(userinfo().to_string());
+                    let mut fields = std::collections::HashMap::new();
+                    fields.insert(
+                        "userinfo".to_owned(),
+                        PbValue {
+                            kind: Some(Kind::StringValue(b64)),
+                        },
+                    );
+                    let mut resp = CheckResponse::with_status(Status::ok("allowed"));
+                    resp.set_dynamic_metadata(Some(Struct { fields }));
+                    resp
+                }
+                Some(MILO_DOWN) => denied(
+                    HttpStatusCode::ServiceUnavailable,
+                    status(503, "ServiceUnavailable", "stand-in: Milo is unreachable"),
+                ),
+                _ => denied(
+                    HttpStatusCode::Unauthorized,
+                    status(401, "Unauthorized", "Unauthorized"),
+                ),
+            };
+            Ok(Response::new(resp))
+        }
+    }
+
+    /// Serve on a loopback port picked now; the task ends with the test's runtime.
+    pub async fn start() -> anyhow::Result<(StandIn, u16)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let stand_in = StandIn::default();
+        let server = tonic::transport::Server::builder()
+            .add_service(AuthorizationServer::new(stand_in.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        tokio::spawn(server);
+        Ok((stand_in, port))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_chain_hands_the_authorizers_identity_to_the_filter() -> Result<()> {
+    use activity_e2e::envoy::Envoy;
+    use activity_e2e::recorder::Recorder;
+    use stand_in_authz::{status, ALICE, MILO_DOWN};
+
+    tools::install_crypto_provider();
+    let milo = Recorder::start("milo").await?;
+    let activity = Recorder::start("activity").await?;
+    let (authz, authz_port) = stand_in_authz::start().await?;
+    let dir = tools::run_dir("deploy-production-chain")?;
+    let envoy = Envoy::start(
+        &dir,
+        &local_production_config(milo.port(), activity.port(), authz_port)?,
+    )?;
+    let base = envoy.url("milo")?;
+    let client = reqwest::Client::new();
+    let checks = || authz.checks.lock().map(|c| c.clone()).unwrap_or_default();
+
+    // Allowed: the identity from the CheckResponse's dynamic metadata becomes the front-proxy
+    // headers Activity sees; the token does not travel on.
+    let resp = client
+        .get(format!("{base}/api/v1/namespaces/default/events"))
+        .header("authorization", ALICE)
+        .header("x-remote-user", "mallory")
+        .send()
+        .await?;
+    let code = resp.status().as_u16();
+    let text = resp.text().await?;
+    assert_eq!(code, 200, "{text}\n{}", envoy.log_tail(30));
+    let got = activity.records();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0];
+    assert_eq!(r.path, "/api/v1/namespaces/default/events");
+    assert_eq!(r.headers_named("x-remote-user"), vec!["alice@acme.example"]);
+    assert_eq!(r.header("x-remote-uid"), Some("uid-alice"));
+    assert_eq!(
+        r.headers_named("x-remote-group"),
+        vec!["system:authenticated", "acme-members"]
+    );
+    assert_eq!(
+        r.header("x-remote-extra-iam.miloapis.com%2fparent-type"),
+        Some("Organization")
+    );
+    assert_eq!(
+        r.header("x-remote-extra-iam.miloapis.com%2fparent-name"),
+        Some("acme")
+    );
+    assert_eq!(r.header("authorization"), None);
+    assert_eq!(
+        checks(),
+        vec![(
+            "GET".to_owned(),
+            "/api/v1/namespaces/default/events".to_owned()
+        )]
+    );
+    activity.clear();
+
+    // Denied, whatever the code: the authorizer's own Status, unchanged; nothing forwarded.
+    for (token, code, body) in [
+        (
+            "Bearer wrong",
+            401,
+            status(401, "Unauthorized", "Unauthorized"),
+        ),
+        (
+            MILO_DOWN,
+            503,
+            status(503, "ServiceUnavailable", "stand-in: Milo is unreachable"),
+        ),
+    ] {
+        let resp = client
+            .post(format!("{base}/api/v1/namespaces/default/events"))
+            .header("authorization", token)
+            .header("content-type", "application/json")
+            .body(r#"{"metadata":{"name":"x"}}"#)
+            .send()
+            .await?;
+        assert_eq!(resp.status().as_u16(), code);
+        assert_eq!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+        assert_eq!(resp.text().await?, body);
+    }
+    assert!(activity.records().is_empty(), "{:?}", activity.records());
+    assert!(milo.records().is_empty(), "{:?}", milo.records());
+
+    // The rest of Milo's API is not reviewed; spoofed identity headers never reach Milo either.
+    let before = checks().len();
+    let resp = client
+        .get(format!("{base}/api/v1/namespaces/default/pods"))
+        .header("authorization", "Bearer for-milo")
+        .header("X-Remote-User", "mallory")
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(checks().len(), before, "a non-event request was reviewed");
+    let to_milo = milo.records();
+    assert_eq!(to_milo.len(), 1);
+    assert_eq!(to_milo[0].header("authorization"), Some("Bearer for-milo"));
+    assert_eq!(to_milo[0].header("x-remote-user"), None);
+
+    // A non-event path that looks like one costs one review, which allows it at once.
+    let path = "/apis/example.com/v1/namespaces/default/bigevents";
+    let resp = client.get(format!("{base}{path}")).send().await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(checks().last(), Some(&("GET".to_owned(), path.to_owned())));
+    assert_eq!(milo.records().len(), 2);
+    assert!(activity.records().is_empty());
+    Ok(())
+}
