@@ -841,6 +841,9 @@ fn the_shipped_envoy_config_validates_with_the_mounts_replaced() -> Result<()> {
     Ok(())
 }
 
+/// An optional request header: (name, value).
+type Header = Option<(&'static str, &'static str)>;
+
 /// The production config made runnable on this machine without changing its routes or filters:
 /// plain HTTP on the listener and to the two upstreams (recorders), the authorizer's cluster on
 /// `authz_port`, ports picked at run time, the built filter.
@@ -903,7 +906,7 @@ async fn production_routes_review_every_possible_event_request_and_fail_closed()
 
     // Everything an event request can look like before the filter has seen it is reviewed:
     // with the authorizer down that is a 503 Status, and nothing reaches Milo or Activity.
-    let reviewed: &[(&str, &str, Option<(&str, &str)>)] = &[
+    let reviewed: &[(&str, &str, Header)] = &[
         ("GET", "/api/v1/namespaces/default/events", None),
         ("GET", "/api/v1/namespaces/default/events/test-event", None),
         ("GET", "/api/v1/events?watch=true", None),
