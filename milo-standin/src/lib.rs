@@ -118,6 +118,12 @@ impl Config {
         ))
     }
 
+    /// Writes (or reuses) the sandbox files in `dir` and loads them: the usual start for tests.
+    pub fn sandbox(dir: &Path) -> anyhow::Result<(Self, SandboxFiles)> {
+        let files = write_sandbox_files(dir, false)?;
+        Ok((Config::from_files(&files.tokens, &files.policy)?, files))
+    }
+
     pub fn with_tls(mut self, tls: TlsFiles) -> Self {
         self.tls = Some(tls);
         self

@@ -150,10 +150,8 @@ impl Plain {
     pub async fn start() -> Plain {
         install_provider();
         let dir = tempfile::tempdir().unwrap();
-        let files = milo_standin::write_sandbox_files(dir.path(), false).unwrap();
-        let handle = milo_standin::start(Config::from_files(&files.tokens, &files.policy).unwrap())
-            .await
-            .unwrap();
+        let (config, files) = Config::sandbox(dir.path()).unwrap();
+        let handle = milo_standin::start(config).await.unwrap();
         Plain {
             dir,
             files,
