@@ -38,9 +38,6 @@ use crate::host::{
 };
 use crate::value::Value;
 
-/// Instructions one callback may run before the harness calls it a hang.
-const FUEL_PER_CALLBACK: u64 = 20_000_000_000;
-
 /// The root context id Envoy gives the first plugin of a VM.
 const ROOT_ID: u32 = 1;
 
@@ -70,17 +67,39 @@ impl Wasm {
         }
     }
 
+    /// A built module, its machine code cached next to it (compiling the filter with a debug
+    /// build of Cranelift takes seconds; every test binary and run would pay it again).
     pub fn from_file(path: &Path) -> wasmtime::Result<Wasm> {
         let bytes = std::fs::read(path)?;
-        Wasm::from_bytes(&path.display().to_string(), &bytes)
+        let engine = engine()?;
+        let cache = path.with_extension(format!("{:016x}.cwasm", cache_key(&engine, &bytes)));
+        // SAFETY: the file is one this harness wrote (below) for these very bytes and this
+        // engine configuration; wasmtime checks its header, version and configuration.
+        let cached = unsafe { Module::deserialize_file(&engine, &cache) };
+        let module = match cached {
+            Ok(m) => m,
+            Err(_) => {
+                let m = Module::new(&engine, &bytes)?;
+                // Written aside and renamed, so no reader ever sees half a file.
+                let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+                if std::fs::write(&tmp, m.serialize()?).is_ok() {
+                    remove_old_caches(path);
+                    let _ = std::fs::rename(&tmp, &cache);
+                }
+                m
+            }
+        };
+        Wasm::from_module(&path.display().to_string(), engine, module)
     }
 
     /// A module from binary or text (`.wat`) bytes.
     pub fn from_bytes(label: &str, bytes: &[u8]) -> wasmtime::Result<Wasm> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        let engine = Engine::new(&config)?;
+        let engine = engine()?;
         let module = Module::new(&engine, bytes)?;
+        Wasm::from_module(label, engine, module)
+    }
+
+    fn from_module(label: &str, engine: Engine, module: Module) -> wasmtime::Result<Wasm> {
         let mut linker = Linker::new(&engine);
         crate::imports::link(&mut linker, &module)?;
         let pre = linker.instantiate_pre(&module)?;
@@ -94,6 +113,35 @@ impl Wasm {
     pub fn label(&self) -> &str {
         &self.label
     }
+}
+
+fn engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    // Fuel turns a callback that never returns into a trap instead of a hung test.
+    config.consume_fuel(true);
+    Engine::new(&config)
+}
+
+/// Caches of earlier builds of the same file (`<stem>.<key>.cwasm`).
+fn remove_old_caches(path: &Path) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else {
+        return;
+    };
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&format!("{stem}.")) && name.ends_with(".cwasm") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn cache_key(engine: &Engine, bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// Where the built filter is, refusing a missing or stale one.
@@ -330,7 +378,8 @@ impl Inner {
             configuring: callback == "proxy_on_configure",
         });
         state.transcript.push(Event::Enter { callback, args });
-        let _ = self.store.set_fuel(FUEL_PER_CALLBACK);
+        let fuel = self.store.data().options.fuel_per_callback;
+        let _ = self.store.set_fuel(fuel);
         let result = f.call(&mut self.store, params);
         let state = self.store.data_mut();
         state.current = None;
@@ -446,8 +495,9 @@ impl Vm {
     }
 
     pub fn try_start(wasm: &Wasm, options: VmOptions) -> Result<Vm, VmFailure> {
+        let fuel = options.fuel_per_callback;
         let mut store = Store::new(&wasm.engine, HostState::new(options));
-        let _ = store.set_fuel(FUEL_PER_CALLBACK);
+        let _ = store.set_fuel(fuel);
         let instance = wasm
             .pre
             .instantiate(&mut store)

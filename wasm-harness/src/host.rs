@@ -256,6 +256,8 @@ pub struct VmOptions {
     pub vm_configuration: Vec<u8>,
     /// The WASI environment (`environ_get`); Envoy passes none unless configured.
     pub environment: Vec<(String, String)>,
+    /// Instructions (wasmtime fuel) one callback may run before it counts as a hang.
+    pub fuel_per_callback: u64,
 }
 
 impl Default for VmOptions {
@@ -264,6 +266,7 @@ impl Default for VmOptions {
             log_level: LogLevel::Info,
             vm_configuration: Vec::new(),
             environment: Vec::new(),
+            fuel_per_callback: 20_000_000_000,
         }
     }
 }
