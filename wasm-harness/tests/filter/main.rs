@@ -3,4 +3,7 @@
 
 mod common;
 mod configure;
+mod identity;
 mod requests;
+mod responses;
+mod writes;
