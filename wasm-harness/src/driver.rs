@@ -810,7 +810,15 @@ impl Stream {
     }
 
     pub fn request_headers(&mut self, headers: &[(&str, &str)], end_of_stream: bool) -> Action {
-        ok(self.try_request_headers_raw(owned(headers), end_of_stream))
+        ok(self.try_request_headers(headers, end_of_stream))
+    }
+
+    pub fn try_request_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action, VmFailure> {
+        self.try_request_headers_raw(owned(headers), end_of_stream)
     }
 
     /// Request headers as the client sent them: Envoy's codec lower-cases the names and puts

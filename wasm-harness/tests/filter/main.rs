@@ -4,6 +4,8 @@
 mod common;
 mod configure;
 mod identity;
+mod lifecycle;
 mod requests;
 mod responses;
+mod robustness;
 mod writes;
