@@ -245,7 +245,8 @@ impl fmt::Display for VmFailure {
                 context,
             } => write!(
                 f,
-                "{callback} made host calls the filter must not make:\n  - {}\n{context}",
+                "{callback} made host calls a test must not accept (forbidden imports, \
+                 malformed or unsafe arguments):\n  - {}\n{context}",
                 failures.join("\n  - ")
             ),
             VmFailure::Failed(first) => write!(f, "the VM already failed: {first}"),

@@ -665,3 +665,119 @@ impl HostState {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_callback(callback: &'static str) -> HostState {
+        let mut h = HostState::new(VmOptions::default());
+        h.streams.insert(2, StreamState::default());
+        h.current = Some(Current {
+            context_id: 2,
+            callback,
+            configuring: false,
+        });
+        h
+    }
+
+    #[test]
+    fn set_buffer_bytes_follows_envoys_copy_from() {
+        let mut h = in_callback("proxy_on_response_body");
+        let s = h.streams.get_mut(&2).unwrap();
+        s.response_body = b"hello world".to_vec();
+        s.response_body_open = true;
+        // start 0, size n: drain n, prepend.
+        assert_eq!(h.set_buffer_bytes(1, 0, 5, b"HEY"), status::OK);
+        assert_eq!(h.streams[&2].response_body, b"HEY world");
+        // start 0, size 0: prepend.
+        assert_eq!(h.set_buffer_bytes(1, 0, 0, b">"), status::OK);
+        assert_eq!(h.streams[&2].response_body, b">HEY world");
+        // start at or past the end: append.
+        assert_eq!(h.set_buffer_bytes(1, 100, 0, b"!"), status::OK);
+        assert_eq!(h.streams[&2].response_body, b">HEY world!");
+        // In the middle: refused.
+        assert_eq!(h.set_buffer_bytes(1, 3, 1, b"x"), status::BAD_ARGUMENT);
+        // The request body is not open in a response callback.
+        assert_eq!(h.set_buffer_bytes(0, 0, 0, b"x"), status::BAD_ARGUMENT);
+        assert_eq!(h.buffer_bytes(0, 0, 10), Ok(None));
+        assert_eq!(h.buffer_bytes(1, 5, 3).unwrap().unwrap(), b"wor");
+        assert_eq!(h.buffer_bytes(1, 11, 3), Ok(None));
+        assert_eq!(h.buffer_bytes(1, 12, 3), Err(status::BAD_ARGUMENT));
+        assert_eq!(h.buffer_bytes(9, 0, 3), Err(status::BAD_ARGUMENT));
+        assert_eq!(
+            h.buffer_bytes(7, 0, 3),
+            Err(status::NOT_FOUND),
+            "config outside configure"
+        );
+    }
+
+    #[test]
+    fn header_maps_exist_only_in_their_phase() {
+        let mut h = in_callback("proxy_on_response_headers");
+        let s = h.streams.get_mut(&2).unwrap();
+        s.request_headers = vec![(b":path".to_vec(), b"/".to_vec())];
+        s.response_headers = vec![(b":status".to_vec(), b"200".to_vec())];
+        s.response_headers_open = true;
+        assert_eq!(
+            h.header_pairs(0),
+            Ok(Vec::new()),
+            "closed maps read as empty"
+        );
+        assert_eq!(
+            h.header_pairs(2),
+            Ok(abi::encode_pairs(&[(":status", "200")]))
+        );
+        assert_eq!(h.remove_header(0, b":path"), status::BAD_ARGUMENT);
+        assert_eq!(h.remove_header(2, b":STATUS"), status::OK);
+        assert!(h.streams[&2].response_headers.is_empty());
+        assert_eq!(h.header_pairs(8), Err(status::BAD_ARGUMENT));
+    }
+
+    #[test]
+    fn properties_walk_the_metadata_like_envoy() {
+        let mut h = in_callback("proxy_on_request_headers");
+        h.streams.get_mut(&2).unwrap().metadata = vec![(
+            "ns".into(),
+            Value::object([("user", Value::from("a")), ("groups", Value::list(["g"]))]),
+        )];
+        let path = |p: &str| p.split('/').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            h.property(&path("metadata/filter_metadata/ns/user")),
+            Ok(b"a".to_vec())
+        );
+        assert_eq!(
+            h.property(&path("metadata/filter_metadata/ns/groups/0")),
+            Ok(b"g".to_vec())
+        );
+        assert_eq!(
+            h.property(&path("metadata/filter_metadata/ns/uid")),
+            Err(status::NOT_FOUND)
+        );
+        assert_eq!(
+            h.property(&path("metadata/filter_metadata/other")),
+            Err(status::NOT_FOUND)
+        );
+        assert_eq!(h.property(&path("request/path")), Err(status::NOT_FOUND));
+    }
+
+    #[test]
+    fn metrics_behave_like_envoys() {
+        let mut h = in_callback("proxy_on_configure");
+        let c = h.define_metric(0, "c").unwrap();
+        let g = h.define_metric(1, "g").unwrap();
+        assert_eq!((c & 3, g & 3), (0, 1), "the type is in the id's low bits");
+        assert_eq!(h.increment_metric(c, 2), status::OK);
+        assert_eq!(
+            h.increment_metric(c, -1),
+            status::BAD_ARGUMENT,
+            "counters only grow"
+        );
+        assert_eq!(h.increment_metric(g, -3), status::OK);
+        assert_eq!(h.record_metric(g, 7), status::OK);
+        assert_eq!(h.increment_metric(999, 1), status::NOT_FOUND);
+        assert_eq!(h.define_metric(3, "h"), Err(status::BAD_ARGUMENT));
+        assert_eq!(h.metrics["c"].value, 2);
+        assert_eq!(h.metrics["g"].value, 7);
+    }
+}
