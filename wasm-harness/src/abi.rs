@@ -204,9 +204,12 @@ pub fn encode_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8>
     out
 }
 
+/// Decoded pairs, in order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Decode a pairs buffer the module handed to the host. Stricter than Envoy (which trusts the
 /// sizes): a malformed buffer is reported, since Envoy would read past it or drop headers.
-pub fn decode_pairs(buf: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn decode_pairs(buf: &[u8]) -> Result<Pairs, String> {
     if buf.is_empty() {
         return Ok(Vec::new());
     }
