@@ -253,3 +253,39 @@ fn impersonation_is_refused_before_the_identity_is_read() {
     assert!(!s.forwarded());
     vm.expect_counter("activity_events.rejections.forbidden", 1);
 }
+
+/// The example of the README, kept true.
+#[test]
+fn the_readme_example() {
+    use activity_wasm_harness::Value;
+    let vm = Vm::filter(Some(r#"{"max_body_bytes": 64}"#));
+    let mut s = vm.stream();
+    s.set_metadata(
+        "envoy.filters.http.ext_authz",
+        Value::object([("user", Value::from("alice"))]),
+    );
+    assert_eq!(
+        s.request_headers(&[(":method", "GET"), (":path", "/api/v1/events")], true),
+        Action::Continue
+    );
+    s.expect_calls(&[
+        "proxy_get_header_map_pairs(request_headers)",
+        "proxy_increment_metric(activity_events.requests.core_v1.list, 1)",
+        "proxy_get_property(metadata/filter_metadata/envoy.filters.http.ext_authz)",
+        "proxy_set_header_map_pairs(request_headers, 4 pairs)",
+    ]);
+    assert_eq!(
+        s.upstream_header(":path").as_deref(),
+        Some("/apis/activity.miloapis.com/v1alpha1/events")
+    );
+    s.response_headers(
+        &[(":status", "200"), ("content-type", "application/json")],
+        false,
+    );
+    s.response_body(
+        br#"{"kind":"EventList","apiVersion":"activity.miloapis.com/v1alpha1","items":[]}"#,
+        true,
+    );
+    assert_eq!(s.client_json()["apiVersion"], "v1");
+    s.finish();
+}
