@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 use crate::envoy::{render, template, Envoy};
 use crate::tools;
 
-pub const ORG_PATH: &str = "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane";
+pub const ORG_PATH: &str =
+    "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane";
 pub const PROJECT_PATH: &str =
     "/apis/resourcemanager.miloapis.com/v1alpha1/projects/web-app/control-plane";
 pub const USER_PATH: &str = "/apis/iam.miloapis.com/v1alpha1/users/uid-alice/control-plane";
@@ -144,10 +145,7 @@ impl MiloSandbox {
             tokio::task::spawn_blocking(move || Envoy::start(&envoy_dir, &rendered)).await??;
         let port = envoy.port("sandbox")?;
         let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            kubeconfig_yaml(port, &front.ca, &milo_files)?,
-        )?;
+        std::fs::write(&kubeconfig, kubeconfig_yaml(port, &front.ca, &milo_files)?)?;
         let tls = activity_standin::client_config(&front.ca, None)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls((*tls).clone())
@@ -244,11 +242,7 @@ impl Drop for MiloSandbox {
 }
 
 /// One cluster, user and context per entry of [`CONTEXTS`].
-fn kubeconfig_yaml(
-    port: u16,
-    ca: &Path,
-    files: &milo_standin::SandboxFiles,
-) -> Result<String> {
+fn kubeconfig_yaml(port: u16, ca: &Path, files: &milo_standin::SandboxFiles) -> Result<String> {
     let (mut clusters, mut users, mut contexts) = (String::new(), String::new(), String::new());
     for (ctx, user, path) in CONTEXTS {
         let token = files

@@ -106,7 +106,10 @@ async fn kubectl_works_in_every_control_plane_with_milos_decisions() -> Result<(
 
     // Each tenant sees its own events only; the platform admin at the root sees all.
     assert_eq!(
-        names(&s.kubectl_ok("org", &["get", "events", "-A", "-o", "name"]).await?),
+        names(
+            &s.kubectl_ok("org", &["get", "events", "-A", "-o", "name"])
+                .await?
+        ),
         vec!["ev-org"]
     );
     assert_eq!(
@@ -148,13 +151,26 @@ async fn kubectl_works_in_every_control_plane_with_milos_decisions() -> Result<(
         "{err}"
     );
     let denied = s
-        .kubectl("intruder", &["create", "-f", &s.dir.join("ev-org.yaml").display().to_string()])
+        .kubectl(
+            "intruder",
+            &[
+                "create",
+                "-f",
+                &s.dir.join("ev-org.yaml").display().to_string(),
+            ],
+        )
         .await?;
     assert!(!denied.status.success());
-    assert_eq!(s.activity.requests().len(), before, "a denied request reached Activity");
+    assert_eq!(
+        s.activity.requests().len(),
+        before,
+        "a denied request reached Activity"
+    );
 
     // Deletes, and a watch that sees a new event, in a tenant context.
-    let deleted = s.kubectl_ok("project", &["delete", "events", "ev-project"]).await?;
+    let deleted = s
+        .kubectl_ok("project", &["delete", "events", "ev-project"])
+        .await?;
     assert!(deleted.contains("deleted"), "{deleted}");
     assert_eq!(scope_of(&s, "ev-project"), None);
     let mut watch = tokio::process::Command::new(activity_e2e::tools::kubectl_bin()?)
@@ -172,11 +188,18 @@ async fn kubectl_works_in_every_control_plane_with_milos_decisions() -> Result<(
     watch.kill().await?;
     let out = watch.wait_with_output().await?;
     let seen = String::from_utf8_lossy(&out.stdout);
-    assert!(seen.contains("ev-watched"), "the watch missed the event: {seen}");
+    assert!(
+        seen.contains("ev-watched"),
+        "the watch missed the event: {seen}"
+    );
 
     // Milo served discovery and reviews, never an event request.
     let milo = s.milo()?;
-    assert!(milo.event_requests().is_empty(), "{:#?}", milo.event_requests());
+    assert!(
+        milo.event_requests().is_empty(),
+        "{:#?}",
+        milo.event_requests()
+    );
     assert!(!milo.reviews().is_empty());
     s.shutdown().await;
     Ok(())
@@ -208,12 +231,7 @@ async fn unknown_tokens_milo_down_and_the_review_caches() -> Result<()> {
     let token = s.token("alice")?;
     s.milo()?.clear_requests();
     for _ in 0..2 {
-        let resp = s
-            .http()
-            .get(&url)
-            .bearer_auth(token.trim())
-            .send()
-            .await?;
+        let resp = s.http().get(&url).bearer_auth(token.trim()).send().await?;
         assert_eq!(resp.status(), 200);
     }
     let reviews = s.milo()?.reviews();
