@@ -1,8 +1,9 @@
-//! `fieldSelector` and `labelSelector` parsing and matching, following apimachinery's grammar.
+//! `fieldSelector` and `labelSelector` parsing and matching, following apimachinery's grammar
+//! (`pkg/fields/selector.go`, `pkg/labels/selector.go`).
 
-use serde_json::Value;
-
-use crate::event;
+use crate::fields;
+use crate::model::Event;
+use crate::repr::Repr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldOp {
@@ -10,6 +11,7 @@ pub enum FieldOp {
     NotEquals,
 }
 
+/// One requirement on a selectable field (named as [`fields::CORE_LABELS`] name it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldRequirement {
     pub field: String,
@@ -24,22 +26,21 @@ pub struct FieldSelector {
 }
 
 impl FieldSelector {
-    /// Parses like `fields.ParseSelector` and rejects labels Events cannot be selected by, with
-    /// Kubernetes' message (`field label not supported: foo`).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    /// Parses like `fields.ParseSelector`, then refuses labels the `repr` API does not support
+    /// with Kubernetes' message (`field label not supported: foo`).
+    pub fn parse(s: &str, repr: Repr) -> Result<Self, String> {
         let mut requirements = Vec::new();
-        for term in split_unescaped_commas(s) {
+        for term in terms(s) {
             if term.is_empty() {
                 continue;
             }
             let (lhs, op, rhs) = split_term(term)
                 .ok_or_else(|| format!("invalid selector: '{s}'; can't understand '{term}'"))?;
             let value = unescape_value(rhs)?;
-            if !event::SELECTABLE_FIELDS.contains(&lhs) {
-                return Err(format!("field label not supported: {lhs}"));
-            }
+            let field = fields::selectable(repr, lhs)
+                .ok_or_else(|| format!("field label not supported: {lhs}"))?;
             requirements.push(FieldRequirement {
-                field: lhs.to_string(),
+                field: field.to_string(),
                 op,
                 value,
             });
@@ -47,13 +48,10 @@ impl FieldSelector {
         Ok(Self { requirements })
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub fn matches(&self, e: &Event) -> bool {
         self.requirements.iter().all(|r| {
-            let actual = event::selectable_field(obj, &r.field).unwrap_or_default();
-            match r.op {
-                FieldOp::Equals => actual == r.value,
-                FieldOp::NotEquals => actual != r.value,
-            }
+            let actual = fields::value(e, &r.field);
+            (actual == r.value) == (r.op == FieldOp::Equals)
         })
     }
 
@@ -62,43 +60,38 @@ impl FieldSelector {
     }
 }
 
-fn split_unescaped_commas(s: &str) -> Vec<&str> {
-    if s.is_empty() {
-        return Vec::new();
-    }
-    let mut terms = Vec::new();
-    let mut start = 0;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if c == ',' {
-            terms.push(s.get(start..i).unwrap_or(""));
-            start = i + 1;
+/// The comma-separated terms of a selector; a backslash protects the character after it.
+fn terms(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s).filter(|s| !s.is_empty());
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let mut escaped = false;
+        let cut = text.char_indices().find_map(|(i, c)| {
+            let is_cut = c == ',' && !escaped;
+            escaped = c == '\\' && !escaped;
+            is_cut.then_some(i)
+        });
+        match cut {
+            Some(i) => {
+                rest = text.get(i + 1..);
+                text.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
         }
-    }
-    terms.push(s.get(start..).unwrap_or(""));
-    terms
+    })
 }
 
 /// The first operator position wins, checking `!=`, `==`, `=` at each position.
 fn split_term(term: &str) -> Option<(&str, FieldOp, &str)> {
-    for (i, _) in term.char_indices() {
-        let rest = term.get(i..)?;
-        let lhs = term.get(..i)?;
-        if let Some(r) = rest.strip_prefix("!=") {
-            return Some((lhs, FieldOp::NotEquals, r));
-        }
-        if let Some(r) = rest.strip_prefix("==") {
-            return Some((lhs, FieldOp::Equals, r));
-        }
-        if let Some(r) = rest.strip_prefix('=') {
-            return Some((lhs, FieldOp::Equals, r));
-        }
-    }
-    None
+    term.char_indices().find_map(|(i, _)| {
+        let (lhs, rest) = (term.get(..i)?, term.get(i..)?);
+        [("!=", FieldOp::NotEquals), ("==", FieldOp::Equals), ("=", FieldOp::Equals)]
+            .into_iter()
+            .find_map(|(tok, op)| rest.strip_prefix(tok).map(|r| (lhs, op, r)))
+    })
 }
 
 fn unescape_value(s: &str) -> Result<String, String> {
@@ -151,9 +144,9 @@ impl LabelSelector {
         Ok(Self { requirements })
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
-        let labels = event::labels(obj);
-        let get = |k: &str| labels.and_then(|m| m.get(k)).and_then(Value::as_str);
+    pub fn matches(&self, e: &Event) -> bool {
+        let labels = e.metadata.labels.as_ref();
+        let get = |k: &str| labels.and_then(|m| m.get(k)).map(String::as_str);
         self.requirements.iter().all(|r| match r {
             LabelRequirement::Equals(k, v) => get(k) == Some(v.as_str()),
             LabelRequirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
@@ -250,48 +243,65 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev() -> Value {
-        json!({
+    fn ev() -> Event {
+        let v = json!({
             "metadata": {"name": "e1", "namespace": "ns", "labels": {"app": "web", "tier": "fe"}},
             "involvedObject": {"kind": "Pod", "name": "p1"},
             "reason": "Started",
             "type": "Normal",
             "source": {"component": "kubelet"}
-        })
+        });
+        Repr::Stored
+            .decode(v.as_object().unwrap().clone())
+            .unwrap()
+            .event
+    }
+
+    fn parse(s: &str) -> Result<FieldSelector, String> {
+        FieldSelector::parse(s, Repr::Stored)
     }
 
     #[test]
     fn field_selector_operators_and_conjunction() {
-        let s = FieldSelector::parse("involvedObject.kind=Pod,reason==Started").unwrap();
+        let s = parse("involvedObject.kind=Pod,reason==Started").unwrap();
         assert_eq!(s.requirements.len(), 2);
         assert!(s.matches(&ev()));
-        assert!(!FieldSelector::parse("type!=Normal").unwrap().matches(&ev()));
-        assert!(FieldSelector::parse("type!=Warning")
+        assert!(!parse("type!=Normal").unwrap().matches(&ev()));
+        assert!(parse("type!=Warning")
             .unwrap()
             .matches(&ev()));
-        assert!(FieldSelector::parse("source=kubelet")
+        assert!(parse("source=kubelet")
             .unwrap()
             .matches(&ev()));
-        assert!(FieldSelector::parse("involvedObject.uid=")
+        assert!(parse("involvedObject.uid=")
             .unwrap()
             .matches(&ev()));
-        assert!(FieldSelector::parse("").unwrap().is_empty());
+        assert!(parse("").unwrap().is_empty());
     }
 
     #[test]
     fn field_selector_escapes_and_errors() {
-        let s = FieldSelector::parse(r"metadata.name=a\,b\=c").unwrap();
+        let s = parse(r"metadata.name=a\,b\=c,,reason=x").unwrap();
         assert_eq!(s.requirements[0].value, "a,b=c");
+        assert_eq!(s.requirements[1].value, "x");
+        let v1 = FieldSelector::parse("regarding.name=p,reportingController!=c", Repr::EventsV1)
+            .unwrap();
+        assert_eq!(v1.requirements[0].field, "involvedObject.name");
+        assert_eq!(v1.requirements[1].field, "reportingComponent");
         assert_eq!(
-            FieldSelector::parse("foo=bar").unwrap_err(),
+            FieldSelector::parse("involvedObject.name=p", Repr::EventsV1).unwrap_err(),
+            "field label not supported: involvedObject.name"
+        );
+        assert_eq!(
+            parse("foo=bar").unwrap_err(),
             "field label not supported: foo"
         );
-        assert!(FieldSelector::parse("reason")
+        assert!(parse("reason")
             .unwrap_err()
             .contains("can't understand"));
-        assert!(FieldSelector::parse(r"reason=a\x").is_err());
+        assert!(parse(r"reason=a\x").is_err());
         // `!=` is found before `=` at the same position.
-        let s = FieldSelector::parse("reason!=x").unwrap();
+        let s = parse("reason!=x").unwrap();
         assert_eq!(s.requirements[0].op, FieldOp::NotEquals);
     }
 
