@@ -100,6 +100,21 @@ impl Encoder {
         Bytes::from(crate::wire::watch_event(kind, &object))
     }
 
+    /// A BOOKMARK at `rv`. In the stored shape its object carries only `kind`, `apiVersion` and
+    /// `metadata.resourceVersion` (this stand-in's documented form, which its tests pin);
+    /// every other shape is the empty Event as Go writes it.
+    fn bookmark(&mut self, rv: u64) -> Bytes {
+        if (self.output, self.repr) == (Output::Object, Repr::Stored) {
+            let obj = json!({
+                "kind": "Event",
+                "apiVersion": self.api_version,
+                "metadata": {"resourceVersion": rv.to_string()},
+            });
+            return Bytes::from(crate::wire::watch_event("BOOKMARK", &obj));
+        }
+        self.encode("BOOKMARK", &model::bookmark(rv))
+    }
+
     /// An ERROR event: its Status object as it is, whatever the requested shape.
     fn error(&self, status: &Value) -> Bytes {
         Bytes::from(crate::wire::watch_event("ERROR", status))
@@ -173,8 +188,7 @@ async fn run(ws: crate::store::WatchStart, w: Watcher, mut enc: Encoder, tx: mps
                 }
             }
             _ = ticker.tick(), if w.bookmarks => {
-                let obj = model::bookmark(last_rv);
-                if tx.send(enc.encode("BOOKMARK", &obj)).await.is_err() {
+                if tx.send(enc.bookmark(last_rv)).await.is_err() {
                     return;
                 }
             }
@@ -342,7 +356,7 @@ mod tests {
         let added: Value = serde_json::from_slice(&enc.encode("ADDED", &obj)).unwrap();
         assert_eq!(added["object"]["apiVersion"], "events.k8s.io/v1");
         assert_eq!(added["object"]["note"], "m");
-        let b: Value = serde_json::from_slice(&enc.encode("BOOKMARK", &model::bookmark(3))).unwrap();
+        let b: Value = serde_json::from_slice(&enc.bookmark(3)).unwrap();
         assert_eq!(b["object"]["apiVersion"], "events.k8s.io/v1");
         assert_eq!(b["object"]["metadata"]["resourceVersion"], "3");
         // kube-apiserver's bookmark objects: the empty Event as Go serializes it.
