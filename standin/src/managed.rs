@@ -82,9 +82,7 @@ pub fn record(new: &mut Event, old: Option<&Event>, repr: Repr, api_version: &st
     for entry in &mut entries {
         let mut set = parse(entry.fields_v1.as_ref());
         let translate = |p: &Vec<String>| in_version(p, repr, entry.api_version.as_deref());
-        let mine = entry.manager.as_deref() == Some(manager)
-            && entry.api_version.as_deref() == Some(api_version)
-            && entry.operation.as_deref() == Some("Update");
+        let mine = is_entry_of(entry, manager, api_version);
         for p in &diff.removed {
             set.remove(&translate(p));
         }
@@ -98,11 +96,10 @@ pub fn record(new: &mut Event, old: Option<&Event>, repr: Repr, api_version: &st
     entries.retain(|e| !parse(e.fields_v1.as_ref()).is_empty());
     if !diff.changed.is_empty() {
         let now = crate::model::now();
-        match entries.iter_mut().find(|e| {
-            e.manager.as_deref() == Some(manager)
-                && e.api_version.as_deref() == Some(api_version)
-                && e.operation.as_deref() == Some("Update")
-        }) {
+        match entries
+            .iter_mut()
+            .find(|e| is_entry_of(e, manager, api_version))
+        {
             Some(entry) => {
                 let mut set = parse(entry.fields_v1.as_ref());
                 set.extend(diff.changed.iter().cloned());
@@ -110,7 +107,8 @@ pub fn record(new: &mut Event, old: Option<&Event>, repr: Repr, api_version: &st
                 entry.time = Some(now);
             }
             None => entries.push(ManagedFieldsEntry {
-                manager: Some(manager.to_string()),
+                // An empty manager is Go's zero value: no `manager` key, as decoding leaves it.
+                manager: Some(manager.to_string()).filter(|m| !m.is_empty()),
                 operation: Some("Update".into()),
                 api_version: Some(api_version.to_string()),
                 time: Some(now),
@@ -122,6 +120,13 @@ pub fn record(new: &mut Event, old: Option<&Event>, repr: Repr, api_version: &st
     }
     sort(&mut entries);
     new.metadata.managed_fields = Some(entries).filter(|e| !e.is_empty());
+}
+
+/// The `Update` entry of `manager` for `api_version` (apiserver's manager identifier).
+fn is_entry_of(e: &ManagedFieldsEntry, manager: &str, api_version: &str) -> bool {
+    e.manager.as_deref().unwrap_or("") == manager
+        && e.api_version.as_deref() == Some(api_version)
+        && e.operation.as_deref() == Some("Update")
 }
 
 /// apiserver's order: by operation, time, manager, apiVersion.
