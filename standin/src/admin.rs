@@ -169,7 +169,10 @@ fn seed_events(shared: &Shared, body: &[u8]) -> Response<Body> {
             Ok(d) => d.event,
             Err(e) => return bad(format!("invalid event: {e}")),
         };
-        let (ns, name) = (model::namespace(&e).to_string(), model::name(&e).to_string());
+        let (ns, name) = (
+            model::namespace(&e).to_string(),
+            model::name(&e).to_string(),
+        );
         if ns.is_empty() || name.is_empty() {
             return bad("metadata.namespace and metadata.name are required");
         }

@@ -25,7 +25,7 @@ use crate::repr::Repr;
 use crate::resource::Resource;
 use crate::respond::{self, Body};
 use crate::scope::Scope;
-use crate::selector::{FieldRequirement, FieldOp, FieldSelector, LabelSelector};
+use crate::selector::{FieldOp, FieldRequirement, FieldSelector, LabelSelector};
 use crate::status::{self, ApiError, Cause};
 use crate::store::{Store, WatchFrom, Write, Written};
 use crate::table::{self, TableShape};
@@ -186,7 +186,11 @@ impl Api {
 
     /// Every stored event, ignoring scope, as the stored resource serves it.
     pub fn stored_json(&self) -> Vec<Value> {
-        self.store.all().iter().map(|e| self.stored_object(e)).collect()
+        self.store
+            .all()
+            .iter()
+            .map(|e| self.stored_object(e))
+            .collect()
     }
 
     pub fn handle(&self, req: &ApiRequest<'_>) -> Response<Body> {
@@ -437,7 +441,13 @@ impl Api {
                 )],
             ));
         }
-        managed::record(&mut obj, None, v.repr, &v.api_version(), &field_manager(req, q));
+        managed::record(
+            &mut obj,
+            None,
+            v.repr,
+            &v.api_version(),
+            &field_manager(req, q),
+        );
         obj.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
         obj.metadata.creation_timestamp = Some(model::now());
         // A generated name can collide; Kubernetes retries a few times too.
@@ -661,7 +671,8 @@ impl Api {
         let meta = json!({"resourceVersion": self.store.current_rv().to_string()});
         Ok(respond::json(
             200,
-            &v.repr.list(deleted.iter().map(|e| e.as_ref()), meta, &v.api_version()),
+            &v.repr
+                .list(deleted.iter().map(|e| e.as_ref()), meta, &v.api_version()),
         ))
     }
 

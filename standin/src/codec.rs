@@ -51,7 +51,11 @@ impl FieldValidation {
 
     /// What the unknown fields of a body of `Event` in `version` come to: the warnings to
     /// answer with, or the Strict refusal.
-    pub fn unknown_fields(self, unknown: &[String], version: &str) -> Result<Vec<String>, ApiError> {
+    pub fn unknown_fields(
+        self,
+        unknown: &[String],
+        version: &str,
+    ) -> Result<Vec<String>, ApiError> {
         let mut texts: Vec<String> = Vec::new();
         for f in unknown {
             let text = format!("unknown field {}", quote(f));
@@ -73,7 +77,10 @@ impl FieldValidation {
 
 /// How apiserver introduces every decoding failure of a body.
 fn prefix(version: &str) -> String {
-    format!("Event in version {} cannot be handled as a Event: ", quote(version))
+    format!(
+        "Event in version {} cannot be handled as a Event: ",
+        quote(version)
+    )
 }
 
 /// A body the Go decoder refused: 400 in apiserver's words.
@@ -87,8 +94,14 @@ mod tests {
 
     #[test]
     fn field_validation_values() {
-        assert_eq!(FieldValidation::parse(None, "CreateOptions").unwrap(), FieldValidation::Warn);
-        assert_eq!(FieldValidation::parse(Some("Strict"), "CreateOptions").unwrap(), FieldValidation::Strict);
+        assert_eq!(
+            FieldValidation::parse(None, "CreateOptions").unwrap(),
+            FieldValidation::Warn
+        );
+        assert_eq!(
+            FieldValidation::parse(Some("Strict"), "CreateOptions").unwrap(),
+            FieldValidation::Strict
+        );
         let e = FieldValidation::parse(Some("Loud"), "PatchOptions").unwrap_err();
         assert_eq!(e.code, 422);
         assert_eq!(
@@ -99,18 +112,35 @@ mod tests {
 
     #[test]
     fn unknown_fields_per_mode() {
-        let unknown = vec!["foo".to_string(), "involvedObject.bar".to_string(), "foo".to_string()];
+        let unknown = vec![
+            "foo".to_string(),
+            "involvedObject.bar".to_string(),
+            "foo".to_string(),
+        ];
         assert_eq!(
-            FieldValidation::Warn.unknown_fields(&unknown, "v1").unwrap(),
-            vec!["unknown field \"foo\"", "unknown field \"involvedObject.bar\""]
+            FieldValidation::Warn
+                .unknown_fields(&unknown, "v1")
+                .unwrap(),
+            vec![
+                "unknown field \"foo\"",
+                "unknown field \"involvedObject.bar\""
+            ]
         );
-        assert!(FieldValidation::Ignore.unknown_fields(&unknown, "v1").unwrap().is_empty());
-        let e = FieldValidation::Strict.unknown_fields(&unknown, "v1").unwrap_err();
+        assert!(FieldValidation::Ignore
+            .unknown_fields(&unknown, "v1")
+            .unwrap()
+            .is_empty());
+        let e = FieldValidation::Strict
+            .unknown_fields(&unknown, "v1")
+            .unwrap_err();
         assert_eq!(e.code, 400);
         assert_eq!(
             e.message,
             "Event in version \"v1\" cannot be handled as a Event: strict decoding error: unknown field \"foo\", unknown field \"involvedObject.bar\""
         );
-        assert!(FieldValidation::Strict.unknown_fields(&[], "v1").unwrap().is_empty());
+        assert!(FieldValidation::Strict
+            .unknown_fields(&[], "v1")
+            .unwrap()
+            .is_empty());
     }
 }

@@ -150,7 +150,10 @@ mod tests {
             ..Default::default()
         };
         let v1 = to_events_v1(&core);
-        assert_eq!(v1.regarding.as_ref().and_then(|r| r.name.as_deref()), Some("p"));
+        assert_eq!(
+            v1.regarding.as_ref().and_then(|r| r.name.as_deref()),
+            Some("p")
+        );
         assert_eq!(v1.note.as_deref(), Some("m"));
         assert_eq!(v1.reporting_controller.as_deref(), Some("ctrl"));
         assert_eq!(v1.deprecated_count, Some(3));
@@ -179,7 +182,10 @@ mod tests {
     #[test]
     fn field_names_map_both_ways() {
         assert_eq!(core_name("regarding"), Some("involvedObject"));
-        assert_eq!(events_v1_name("reportingComponent"), Some("reportingController"));
+        assert_eq!(
+            events_v1_name("reportingComponent"),
+            Some("reportingController")
+        );
         assert_eq!(core_name("message"), None);
         assert_eq!(events_v1_name("note"), None);
     }

@@ -29,7 +29,12 @@ fn events_v1_label(label: &str) -> Option<&'static str> {
         "reportingController" => "reportingComponent",
         "reportingComponent" => return None,
         other => match other.strip_prefix("regarding.") {
-            Some(sub) => return CORE_LABELS.iter().copied().find(|l| l.strip_prefix("involvedObject.") == Some(sub)),
+            Some(sub) => {
+                return CORE_LABELS
+                    .iter()
+                    .copied()
+                    .find(|l| l.strip_prefix("involvedObject.") == Some(sub))
+            }
             None if other.starts_with("involvedObject.") => return None,
             None => other,
         },
@@ -78,11 +83,20 @@ mod tests {
 
     #[test]
     fn labels_per_api() {
-        assert_eq!(selectable(Repr::Stored, "involvedObject.name"), Some("involvedObject.name"));
+        assert_eq!(
+            selectable(Repr::Stored, "involvedObject.name"),
+            Some("involvedObject.name")
+        );
         assert_eq!(selectable(Repr::Stored, "regarding.name"), None);
         assert_eq!(selectable(Repr::Stored, "message"), None);
-        assert_eq!(selectable(Repr::EventsV1, "regarding.fieldPath"), Some("involvedObject.fieldPath"));
-        assert_eq!(selectable(Repr::EventsV1, "reportingController"), Some("reportingComponent"));
+        assert_eq!(
+            selectable(Repr::EventsV1, "regarding.fieldPath"),
+            Some("involvedObject.fieldPath")
+        );
+        assert_eq!(
+            selectable(Repr::EventsV1, "reportingController"),
+            Some("reportingComponent")
+        );
         assert_eq!(selectable(Repr::EventsV1, "involvedObject.name"), None);
         assert_eq!(selectable(Repr::EventsV1, "reportingComponent"), None);
         assert_eq!(selectable(Repr::EventsV1, "regarding.foo"), None);

@@ -164,7 +164,11 @@ pub static OBJECT_META: Struct = Struct {
         f("deletionGracePeriodSeconds", Ty::Int64Ptr, true),
         f("labels", Ty::StrMap, true),
         f("annotations", Ty::StrMap, true),
-        f("ownerReferences", Ty::KeyedList(&OWNER_REFERENCE, "uid"), true),
+        f(
+            "ownerReferences",
+            Ty::KeyedList(&OWNER_REFERENCE, "uid"),
+            true,
+        ),
         f("finalizers", Ty::StrSet, true),
         f("managedFields", Ty::List(&MANAGED_FIELDS_ENTRY), true),
     ],
@@ -382,7 +386,13 @@ impl Walk {
         Ok(out)
     }
 
-    fn type_error(&self, v: &Value, s: &'static Struct, path: &[String], go_type: String) -> DecodeError {
+    fn type_error(
+        &self,
+        v: &Value,
+        s: &'static Struct,
+        path: &[String],
+        go_type: String,
+    ) -> DecodeError {
         DecodeError::Type {
             value: json_kind(v),
             strukt: s.name,
@@ -415,9 +425,9 @@ impl Walk {
             },
             Ty::Int32 | Ty::Int64 | Ty::Int64Ptr => {
                 let fits = match (&v, field.ty) {
-                    (Value::Number(n), Ty::Int32) => n
-                        .as_i64()
-                        .is_some_and(|i| i32::try_from(i).is_ok()),
+                    (Value::Number(n), Ty::Int32) => {
+                        n.as_i64().is_some_and(|i| i32::try_from(i).is_ok())
+                    }
                     (Value::Number(n), _) => n.as_i64().is_some(),
                     _ => false,
                 };
@@ -435,7 +445,9 @@ impl Walk {
             }
             Ty::Time | Ty::TimePtr | Ty::MicroTime => {
                 let Value::String(text) = &v else {
-                    return Err(DecodeError::TimeNotString { value: json_kind(&v) });
+                    return Err(DecodeError::TimeNotString {
+                        value: json_kind(&v),
+                    });
                 };
                 let micro = matches!(field.ty, Ty::MicroTime);
                 let t = parse_go_time(text, micro)?;
@@ -461,14 +473,28 @@ impl Walk {
                     for (k, item) in &obj {
                         if !item.is_string() && !item.is_null() {
                             path.push(k.clone());
-                            let e = self.type_error(item, parent, &path[..path.len() - 1], "string".into());
+                            let e = self.type_error(
+                                item,
+                                parent,
+                                &path[..path.len() - 1],
+                                "string".into(),
+                            );
                             path.pop();
                             return Err(e);
                         }
                     }
                     let obj: Map<String, Value> = obj
                         .into_iter()
-                        .map(|(k, v)| (k, if v.is_null() { Value::String(String::new()) } else { v }))
+                        .map(|(k, v)| {
+                            (
+                                k,
+                                if v.is_null() {
+                                    Value::String(String::new())
+                                } else {
+                                    v
+                                },
+                            )
+                        })
                         .collect();
                     keep(Value::Object(obj))
                 }
@@ -491,7 +517,12 @@ impl Walk {
                         let decoded = match item {
                             Value::Object(obj) => self.object(s, obj, path).map(Value::Object),
                             Value::Null => Ok(Value::Object(Map::new())),
-                            other => Err(self.type_error(&other, parent, &path[..path.len() - 1], format!("v1.{}", s.name))),
+                            other => Err(self.type_error(
+                                &other,
+                                parent,
+                                &path[..path.len() - 1],
+                                format!("v1.{}", s.name),
+                            )),
                         };
                         path.pop();
                         out.push(decoded?);
@@ -667,8 +698,7 @@ fn present_value(field: &'static Field, v: Option<Value>) -> Option<Value> {
 }
 
 fn is_zero_time_text(s: &str) -> bool {
-    s.starts_with("0001-01-01T00:00:00")
-        && s.parse::<jiff::Timestamp>().is_ok_and(is_go_zero)
+    s.starts_with("0001-01-01T00:00:00") && s.parse::<jiff::Timestamp>().is_ok_and(is_go_zero)
 }
 
 /// Go's `%q` of a string: double quotes, backslash escapes for quotes, backslashes and control

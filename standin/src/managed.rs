@@ -133,12 +133,18 @@ fn is_entry_of(e: &ManagedFieldsEntry, manager: &str, api_version: &str) -> bool
 fn sort(entries: &mut [ManagedFieldsEntry]) {
     let secs = |t: &Option<Time>| t.as_ref().map_or(0, |t| t.0.as_second());
     entries.sort_by(|p, q| {
-        (p.operation.as_deref(), secs(&p.time), p.manager.as_deref(), p.api_version.as_deref()).cmp(&(
-            q.operation.as_deref(),
-            secs(&q.time),
-            q.manager.as_deref(),
-            q.api_version.as_deref(),
-        ))
+        (
+            p.operation.as_deref(),
+            secs(&p.time),
+            p.manager.as_deref(),
+            p.api_version.as_deref(),
+        )
+            .cmp(&(
+                q.operation.as_deref(),
+                secs(&q.time),
+                q.manager.as_deref(),
+                q.api_version.as_deref(),
+            ))
     });
 }
 
@@ -166,7 +172,13 @@ fn compare(repr: Repr, old: &Event, new: &Event, api_version: &str) -> Diff {
     };
     let (old, new) = (as_map(old), as_map(new));
     let mut diff = Diff::default();
-    compare_struct(repr.schema(), Some(&old), Some(&new), &mut Vec::new(), &mut diff);
+    compare_struct(
+        repr.schema(),
+        Some(&old),
+        Some(&new),
+        &mut Vec::new(),
+        &mut diff,
+    );
     diff
 }
 
@@ -184,7 +196,9 @@ fn compare_struct(
     for field in s.fields {
         if path.is_empty() && field.name == "metadata" {
             let meta = |m: Option<&Map<String, Value>>| {
-                m.and_then(|m| m.get("metadata")).and_then(Value::as_object).cloned()
+                m.and_then(|m| m.get("metadata"))
+                    .and_then(Value::as_object)
+                    .cloned()
             };
             let strip = |m: Option<Map<String, Value>>| {
                 m.map(|mut m| {
@@ -206,20 +220,49 @@ fn compare_struct(
     }
 }
 
-fn compare_value(ty: Ty, old: Option<&Value>, new: Option<&Value>, path: &mut Vec<String>, diff: &mut Diff) {
+fn compare_value(
+    ty: Ty,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    path: &mut Vec<String>,
+    diff: &mut Diff,
+) {
     match ty {
         Ty::Struct(s) | Ty::Ptr(s) if !s.atomic => {
-            let (o, n) = (old.and_then(Value::as_object), new.and_then(Value::as_object));
-            mark_container(o.is_some(), n.is_some_and(|m| !m.is_empty()), o.is_some_and(|m| !m.is_empty()) && n.is_none(), path, diff);
+            let (o, n) = (
+                old.and_then(Value::as_object),
+                new.and_then(Value::as_object),
+            );
+            mark_container(
+                o.is_some(),
+                n.is_some_and(|m| !m.is_empty()),
+                o.is_some_and(|m| !m.is_empty()) && n.is_none(),
+                path,
+                diff,
+            );
             compare_struct(s, o, n, path, diff);
         }
         Ty::StrMap => {
-            let (o, n) = (old.and_then(Value::as_object), new.and_then(Value::as_object));
-            mark_container(o.is_some(), n.is_some(), o.is_some() && n.is_none(), path, diff);
+            let (o, n) = (
+                old.and_then(Value::as_object),
+                new.and_then(Value::as_object),
+            );
+            mark_container(
+                o.is_some(),
+                n.is_some(),
+                o.is_some() && n.is_none(),
+                path,
+                diff,
+            );
             let keys: BTreeSet<&String> = o.into_iter().chain(n).flat_map(|m| m.keys()).collect();
             for k in keys {
                 path.push(format!("f:{k}"));
-                leaf(o.and_then(|m| m.get(k)), n.and_then(|m| m.get(k)), path, diff);
+                leaf(
+                    o.and_then(|m| m.get(k)),
+                    n.and_then(|m| m.get(k)),
+                    path,
+                    diff,
+                );
                 path.pop();
             }
         }
@@ -232,7 +275,13 @@ fn compare_value(ty: Ty, old: Option<&Value>, new: Option<&Value>, path: &mut Ve
                     .collect()
             };
             let (o, n) = (items(old), items(new));
-            mark_container(!o.is_empty(), !n.is_empty(), !o.is_empty() && n.is_empty(), path, diff);
+            mark_container(
+                !o.is_empty(),
+                !n.is_empty(),
+                !o.is_empty() && n.is_empty(),
+                path,
+                diff,
+            );
             let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
             for k in keys {
                 path.push(k.clone());
@@ -249,7 +298,10 @@ fn element(ty: Ty, item: &Value) -> String {
     match ty {
         Ty::KeyedList(_, key) => {
             let mut k = Map::new();
-            k.insert(key.to_string(), item.get(key).cloned().unwrap_or(Value::Null));
+            k.insert(
+                key.to_string(),
+                item.get(key).cloned().unwrap_or(Value::Null),
+            );
             format!("k:{}", Value::Object(k))
         }
         _ => format!("v:{item}"),
@@ -334,19 +386,30 @@ mod tests {
     use serde_json::json;
 
     fn ev(repr: Repr, v: Value) -> Event {
-        repr.decode(v.as_object().cloned().unwrap_or_default()).unwrap().event
+        repr.decode(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
+            .event
     }
 
     fn fields_of(e: &Event, manager: &str) -> Value {
         let entries = e.metadata.managed_fields.as_ref().unwrap();
-        let entry = entries.iter().find(|m| m.manager.as_deref() == Some(manager)).unwrap();
+        let entry = entries
+            .iter()
+            .find(|m| m.manager.as_deref() == Some(manager))
+            .unwrap();
         entry.fields_v1.clone().unwrap().0
     }
 
     #[test]
     fn managers_come_from_the_query_or_the_user_agent() {
-        assert_eq!(manager(Some("kubectl-create"), "kubectl/v1.37.0 (linux/amd64)"), "kubectl-create");
-        assert_eq!(manager(None, "kubectl/v1.37.0 (linux/amd64) kubernetes/abc"), "kubectl");
+        assert_eq!(
+            manager(Some("kubectl-create"), "kubectl/v1.37.0 (linux/amd64)"),
+            "kubectl-create"
+        );
+        assert_eq!(
+            manager(None, "kubectl/v1.37.0 (linux/amd64) kubernetes/abc"),
+            "kubectl"
+        );
         assert_eq!(manager(Some(""), "kube-rs/5.0"), "kube-rs");
         assert_eq!(manager(None, ""), "");
         assert_eq!(manager(None, &"x".repeat(200)).len(), 128);
@@ -354,13 +417,16 @@ mod tests {
 
     #[test]
     fn a_create_owns_what_it_set() {
-        let mut e = ev(Repr::Stored, json!({
-            "metadata": {"name": "e", "namespace": "default", "labels": {"app": "web"}},
-            "involvedObject": {"kind": "Pod", "name": "p"},
-            "reason": "Started", "message": "m", "count": 1, "type": "Normal",
-            "source": {"component": "kubelet", "host": "node-1"},
-            "firstTimestamp": "2024-06-01T12:00:00Z"
-        }));
+        let mut e = ev(
+            Repr::Stored,
+            json!({
+                "metadata": {"name": "e", "namespace": "default", "labels": {"app": "web"}},
+                "involvedObject": {"kind": "Pod", "name": "p"},
+                "reason": "Started", "message": "m", "count": 1, "type": "Normal",
+                "source": {"component": "kubelet", "host": "node-1"},
+                "firstTimestamp": "2024-06-01T12:00:00Z"
+            }),
+        );
         record(&mut e, None, Repr::Stored, "v1", "kubectl-create");
         let entry = &e.metadata.managed_fields.as_ref().unwrap()[0];
         assert_eq!(entry.manager.as_deref(), Some("kubectl-create"));
@@ -380,11 +446,20 @@ mod tests {
 
     #[test]
     fn updates_move_ownership_and_no_change_keeps_the_entries() {
-        let mut old = ev(Repr::EventsV1, json!({
-            "metadata": {"name": "e", "namespace": "default"},
-            "note": "n", "reason": "R", "series": {"count": 2, "lastObservedTime": "2024-06-01T12:00:00.000000Z"}
-        }));
-        record(&mut old, None, Repr::EventsV1, "events.k8s.io/v1", "recorder");
+        let mut old = ev(
+            Repr::EventsV1,
+            json!({
+                "metadata": {"name": "e", "namespace": "default"},
+                "note": "n", "reason": "R", "series": {"count": 2, "lastObservedTime": "2024-06-01T12:00:00.000000Z"}
+            }),
+        );
+        record(
+            &mut old,
+            None,
+            Repr::EventsV1,
+            "events.k8s.io/v1",
+            "recorder",
+        );
         assert_eq!(
             fields_of(&old, "recorder"),
             json!({"f:note": {}, "f:reason": {}, "f:series": {".": {}, "f:count": {}, "f:lastObservedTime": {}}})
@@ -400,7 +475,10 @@ mod tests {
             json!({"f:reason": {}, "f:series": {".": {}, "f:count": {}, "f:lastObservedTime": {}}})
         );
         assert_eq!(fields_of(&new, "kubectl-patch"), json!({"f:message": {}}));
-        let v1_entry = entries.iter().find(|m| m.manager.as_deref() == Some("recorder")).unwrap();
+        let v1_entry = entries
+            .iter()
+            .find(|m| m.manager.as_deref() == Some("recorder"))
+            .unwrap();
         assert_eq!(v1_entry.api_version.as_deref(), Some("events.k8s.io/v1"));
         // The same write again changes nothing.
         let mut again = new.clone();

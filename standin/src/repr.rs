@@ -178,7 +178,10 @@ mod tests {
 
     #[test]
     fn stored_objects_carry_the_served_api_version() {
-        let e = Repr::Stored.decode(obj(json!({"reason": "R"}))).unwrap().event;
+        let e = Repr::Stored
+            .decode(obj(json!({"reason": "R"})))
+            .unwrap()
+            .event;
         let o = Repr::Stored.object(&e, "activity.miloapis.com/v1alpha1");
         assert_eq!(o["apiVersion"], "activity.miloapis.com/v1alpha1");
         assert_eq!(o["kind"], "Event");
@@ -192,7 +195,9 @@ mod tests {
     #[test]
     fn unknown_fields_are_dropped_and_named() {
         let d = Repr::EventsV1
-            .decode(obj(json!({"note": "n", "message": "core name", "regarding": {"foo": 1}})))
+            .decode(obj(
+                json!({"note": "n", "message": "core name", "regarding": {"foo": 1}}),
+            ))
             .unwrap();
         assert_eq!(d.unknown, vec!["message", "regarding.foo"]);
         assert_eq!(d.event.message.as_deref(), Some("n"));

@@ -69,7 +69,9 @@ mod tests {
     }
 
     fn scoped(t: &str, n: &str) -> Event {
-        ev(json!({"metadata": {"annotations": {ANNOTATION_SCOPE_TYPE: t, ANNOTATION_SCOPE_NAME: n}}}))
+        ev(
+            json!({"metadata": {"annotations": {ANNOTATION_SCOPE_TYPE: t, ANNOTATION_SCOPE_NAME: n}}}),
+        )
     }
 
     #[test]

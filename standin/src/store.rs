@@ -304,13 +304,17 @@ mod tests {
         create(&s, "ns", "a", "1");
         let mut w = s.watch(WatchFrom::After(1)).unwrap();
         let same = s
-            .write("ns", "a", false, |_| Ok(Write::Replace(obj("ns", "a", "1"))))
+            .write("ns", "a", false, |_| {
+                Ok(Write::Replace(obj("ns", "a", "1")))
+            })
             .unwrap();
         assert_eq!(model::resource_version(&same.object), "1");
         assert_eq!(s.current_rv(), 1);
         assert!(w.live.try_recv().is_err());
         let changed = s
-            .write("ns", "a", false, |_| Ok(Write::Replace(obj("ns", "a", "2"))))
+            .write("ns", "a", false, |_| {
+                Ok(Write::Replace(obj("ns", "a", "2")))
+            })
             .unwrap();
         assert_eq!(model::resource_version(&changed.object), "2");
     }

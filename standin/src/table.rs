@@ -294,7 +294,9 @@ mod tests {
         assert_eq!(c[7], json!("30s"));
         assert_eq!(c[8], json!(1));
         let mut s = e.clone();
-        s.series = ev(json!({"series": {"count": 7, "lastObservedTime": "2024-06-01T11:59:55.000000Z"}})).series;
+        s.series =
+            ev(json!({"series": {"count": 7, "lastObservedTime": "2024-06-01T11:59:55.000000Z"}}))
+                .series;
         let c = cells(&s, NOW);
         assert_eq!(c[0], json!("5s"));
         assert_eq!(c[8], json!(7));
@@ -304,9 +306,17 @@ mod tests {
 
     #[test]
     fn table_shapes() {
-        let e = ev(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "a", "resourceVersion": "5"}}));
+        let e = ev(
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "a", "resourceVersion": "5"}}),
+        );
         let meta_shape = shape(IncludeObject::Metadata, Repr::Stored);
-        let t = table(&[&e], json!({"resourceVersion": "5"}), true, meta_shape.clone(), NOW);
+        let t = table(
+            &[&e],
+            json!({"resourceVersion": "5"}),
+            true,
+            meta_shape.clone(),
+            NOW,
+        );
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 10);

@@ -65,7 +65,12 @@ pub fn create(e: &Event, rules: Rules) -> Vec<Cause> {
         ("firstTimestamp", e.first_timestamp.is_some()),
         ("lastTimestamp", e.last_timestamp.is_some()),
         ("count", e.count.is_some()),
-        ("source", e.source.as_ref().is_some_and(|s| s.component.is_some() || s.host.is_some())),
+        (
+            "source",
+            e.source
+                .as_ref()
+                .is_some_and(|s| s.component.is_some() || s.host.is_some()),
+        ),
     ];
     for (field, set) in unset {
         if set {
@@ -144,7 +149,13 @@ fn legacy(e: &Event, rules: Rules, causes: &mut Vec<Cause>) {
     };
     let ns = model::namespace(e);
     let io_ns = e.involved_object.namespace.as_deref().unwrap_or("");
-    let mismatch = || Cause::invalid("involvedObject.namespace", &quote(io_ns), "does not match event.namespace");
+    let mismatch = || {
+        Cause::invalid(
+            "involvedObject.namespace",
+            &quote(io_ns),
+            "does not match event.namespace",
+        )
+    };
     if e.event_time.is_none() {
         let ok = if io_ns.is_empty() {
             ns.is_empty() || ns == "default"
@@ -170,22 +181,38 @@ fn legacy(e: &Event, rules: Rules, causes: &mut Vec<Cause>) {
             causes.push(Cause::required("reportingInstance", ""));
         }
         if len(&e.reporting_instance) > REPORTING_INSTANCE_LENGTH_LIMIT {
-            causes.push(Cause::invalid("reportingInstance", "\"\"", &too_long(REPORTING_INSTANCE_LENGTH_LIMIT)));
+            causes.push(Cause::invalid(
+                "reportingInstance",
+                "\"\"",
+                &too_long(REPORTING_INSTANCE_LENGTH_LIMIT),
+            ));
         }
         if len(&e.action) == 0 {
             causes.push(Cause::required("action", ""));
         }
         if len(&e.action) > ACTION_LENGTH_LIMIT {
-            causes.push(Cause::invalid("action", "\"\"", &too_long(ACTION_LENGTH_LIMIT)));
+            causes.push(Cause::invalid(
+                "action",
+                "\"\"",
+                &too_long(ACTION_LENGTH_LIMIT),
+            ));
         }
         if len(&e.reason) == 0 {
             causes.push(Cause::required("reason", ""));
         }
         if len(&e.reason) > REASON_LENGTH_LIMIT {
-            causes.push(Cause::invalid("reason", "\"\"", &too_long(REASON_LENGTH_LIMIT)));
+            causes.push(Cause::invalid(
+                "reason",
+                "\"\"",
+                &too_long(REASON_LENGTH_LIMIT),
+            ));
         }
         if len(&e.message) > NOTE_LENGTH_LIMIT {
-            causes.push(Cause::invalid("message", "\"\"", &too_long(NOTE_LENGTH_LIMIT)));
+            causes.push(Cause::invalid(
+                "message",
+                "\"\"",
+                &too_long(NOTE_LENGTH_LIMIT),
+            ));
         }
     }
     for msg in dns1123_subdomain(ns) {
@@ -197,7 +224,11 @@ fn legacy(e: &Event, rules: Rules, causes: &mut Vec<Cause>) {
 fn series(e: &Event, causes: &mut Vec<Cause>) {
     if let Some(s) = &e.series {
         if s.count.unwrap_or(0) < 2 {
-            causes.push(Cause::invalid("series.count", "\"\"", "should be at least 2"));
+            causes.push(Cause::invalid(
+                "series.count",
+                "\"\"",
+                "should be at least 2",
+            ));
         }
         if s.last_observed_time.is_none() {
             causes.push(Cause::required("series.lastObservedTime", ""));
@@ -216,12 +247,19 @@ fn object_meta(m: &ObjectMeta, causes: &mut Vec<Cause>) {
             None => generate.to_string(),
         };
         for msg in dns1123_subdomain(&masked) {
-            causes.push(Cause::invalid("metadata.generateName", &quote(generate), &msg));
+            causes.push(Cause::invalid(
+                "metadata.generateName",
+                &quote(generate),
+                &msg,
+            ));
         }
     }
     let name = m.name.as_deref().unwrap_or("");
     if name.is_empty() {
-        causes.push(Cause::required("metadata.name", "name or generateName is required"));
+        causes.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         for msg in dns1123_subdomain(name) {
             causes.push(Cause::invalid("metadata.name", &quote(name), &msg));
@@ -292,7 +330,11 @@ const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist 
 
 /// `RegexError`: the message, the examples and the regular expression.
 fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
-    let shown: String = examples.iter().map(|e| format!("'{e}', ")).collect::<Vec<_>>().join("or ");
+    let shown: String = examples
+        .iter()
+        .map(|e| format!("'{e}', "))
+        .collect::<Vec<_>>()
+        .join("or ");
     match examples {
         [] => format!("{msg} (regex used for validation is '{fmt}')"),
         _ => format!("{msg} (e.g. {shown}regex used for validation is '{fmt}')"),
@@ -317,7 +359,8 @@ fn is_qualified(s: &str) -> bool {
     let b = s.as_bytes();
     b.first().is_some_and(u8::is_ascii_alphanumeric)
         && b.last().is_some_and(u8::is_ascii_alphanumeric)
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn dns1123_label(s: &str) -> Vec<String> {
@@ -326,7 +369,11 @@ fn dns1123_label(s: &str) -> Vec<String> {
         errs.push(max_len(63));
     }
     if !is_label(s) {
-        errs.push(regex_error(DNS1123_LABEL_MSG, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
+        errs.push(regex_error(
+            DNS1123_LABEL_MSG,
+            DNS1123_LABEL_FMT,
+            &["my-name", "123-abc"],
+        ));
     }
     errs
 }
@@ -354,7 +401,11 @@ fn qualified_name(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    dns1123_subdomain(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -372,7 +423,10 @@ fn qualified_name(value: &str) -> Vec<String> {
         errs.push(format!("name part {}", max_len(63)));
     }
     if !is_qualified(name) {
-        errs.push(format!("name part {}", regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &examples)));
+        errs.push(format!(
+            "name part {}",
+            regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &examples)
+        ));
     }
     errs
 }
@@ -383,7 +437,11 @@ fn label_value(v: &str) -> Vec<String> {
         errs.push(max_len(63));
     }
     if !v.is_empty() && !is_qualified(v) {
-        errs.push(regex_error(LABEL_VALUE_MSG, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_MSG,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -454,7 +512,10 @@ mod tests {
         });
         let c = create(&ev(legacy), Rules::Core);
         assert_eq!(fields(&c), vec!["involvedObject.namespace"]);
-        assert_eq!(c[0].message, "Invalid value: \"b\": does not match event.namespace");
+        assert_eq!(
+            c[0].message,
+            "Invalid value: \"b\": does not match event.namespace"
+        );
         let in_default = json!({"metadata": {"name": "e", "namespace": "default"}});
         assert!(create(&ev(in_default), Rules::Core).is_empty());
         // eventTime set: the reporting fields are required, under core's field name.
@@ -475,9 +536,16 @@ mod tests {
                 "reason"
             ]
         );
-        assert_eq!(c[1].message, "Invalid value: \"\": name part must be non-empty");
+        assert_eq!(
+            c[1].message,
+            "Invalid value: \"\": name part must be non-empty"
+        );
         assert!(create(&ev(new_style()), Rules::Core).is_empty());
-        assert!(create(&ev(json!({"metadata": {"namespace": "x"}, "involvedObject": {"namespace": "y"}})), Rules::Activity).is_empty());
+        assert!(create(
+            &ev(json!({"metadata": {"namespace": "x"}, "involvedObject": {"namespace": "y"}})),
+            Rules::Activity
+        )
+        .is_empty());
     }
 
     #[test]
@@ -489,7 +557,10 @@ mod tests {
         bad["count"] = json!(2);
         bad["metadata"]["labels"] = json!({"ok": "bad value!"});
         let c = create(&ev(bad), Rules::EventsV1);
-        assert_eq!(fields(&c), vec!["metadata.labels", "eventTime", "type", "count"]);
+        assert_eq!(
+            fields(&c),
+            vec!["metadata.labels", "eventTime", "type", "count"]
+        );
         assert_eq!(c[2].message, "Invalid value: \"\": has invalid value: Odd");
         assert_eq!(
             c[0].message,
@@ -514,12 +585,18 @@ mod tests {
         changed["related"] = json!({"kind": "Node", "name": "n"});
         changed["message"] = json!("notes may change");
         let c = update(&ev(changed), &old, Rules::EventsV1);
-        assert_eq!(fields(&c), vec!["involvedObject", "reason", "eventTime", "related"]);
+        assert_eq!(
+            fields(&c),
+            vec!["involvedObject", "reason", "eventTime", "related"]
+        );
         assert_eq!(
             c[0].message,
             "Invalid value: core.ObjectReference{Kind:\"Pod\", Namespace:\"default\", Name:\"q\", UID:\"\", APIVersion:\"\", ResourceVersion:\"\", FieldPath:\"\"}: field is immutable"
         );
-        assert_eq!(c[2].message, "Invalid value: 2024-06-01 12:00:01 +0000 UTC: field is immutable");
+        assert_eq!(
+            c[2].message,
+            "Invalid value: 2024-06-01 12:00:01 +0000 UTC: field is immutable"
+        );
         let mut no_related = new_style();
         no_related["related"] = json!({"kind": "Node"});
         let c = update(&old, &ev(no_related), Rules::EventsV1);

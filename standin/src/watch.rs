@@ -351,8 +351,9 @@ mod tests {
             api_version: "v1".into(),
             headers_sent: false,
         };
-        let obj =
-            decode(json!({"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e"}, "message": "m"}));
+        let obj = decode(
+            json!({"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e"}, "message": "m"}),
+        );
         let added: Value = serde_json::from_slice(&enc.encode("ADDED", &obj)).unwrap();
         assert_eq!(added["object"]["apiVersion"], "events.k8s.io/v1");
         assert_eq!(added["object"]["note"], "m");

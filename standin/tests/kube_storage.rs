@@ -46,7 +46,10 @@ async fn source_selector_falls_back_to_the_reporting_controller() {
     assert_eq!(c.post(V1, &v1).await.status, 201);
     for api in [CORE, V1] {
         let sel = |s: &str| format!("{api}?fieldSelector=source%3D{s}");
-        assert_eq!(names(&c.get(&sel("example.com%2Fctrl")).await.body), vec!["new"]);
+        assert_eq!(
+            names(&c.get(&sel("example.com%2Fctrl")).await.body),
+            vec!["new"]
+        );
         assert_eq!(names(&c.get(&sel("kubelet")).await.body), vec!["legacy"]);
     }
 }
@@ -92,10 +95,18 @@ async fn core_creates_get_the_legacy_validation() {
     assert_eq!(c.post(CORE, &renamed).await.status, 201);
     renamed["involvedObject"]["namespace"] = json!("elsewhere");
     let r = c
-        .send(Method::PUT, &format!("{CORE}/Web_0.abc"), &[], Some(&renamed.to_string()))
+        .send(
+            Method::PUT,
+            &format!("{CORE}/Web_0.abc"),
+            &[],
+            Some(&renamed.to_string()),
+        )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(r.body["details"]["causes"][0]["field"], "involvedObject.namespace");
+    assert_eq!(
+        r.body["details"]["causes"][0]["field"],
+        "involvedObject.namespace"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +219,10 @@ async fn managed_fields_record_the_field_manager() {
         .send(
             Method::POST,
             &format!("{CORE}?fieldManager=kubectl-create"),
-            &[("user-agent", "kubectl/v1.37.0 (linux/amd64) kubernetes/abcdef")],
+            &[(
+                "user-agent",
+                "kubectl/v1.37.0 (linux/amd64) kubernetes/abcdef",
+            )],
             Some(&core_event("managed").to_string()),
         )
         .await;
@@ -237,7 +251,10 @@ async fn managed_fields_record_the_field_manager() {
             &format!("{CORE}/managed"),
             &[
                 ("content-type", "application/merge-patch+json"),
-                ("user-agent", "kubectl/v1.37.0 (linux/amd64) kubernetes/abcdef"),
+                (
+                    "user-agent",
+                    "kubectl/v1.37.0 (linux/amd64) kubernetes/abcdef",
+                ),
             ],
             Some(r#"{"message":"patched"}"#),
         )
@@ -250,9 +267,15 @@ async fn managed_fields_record_the_field_manager() {
         .map(|m| (m["manager"].as_str().unwrap(), m["fieldsV1"].clone()))
         .collect();
     assert_eq!(managers.len(), 2);
-    assert!(managers.contains(&("kubectl", json!({"f:message": {}}))), "{managers:?}");
+    assert!(
+        managers.contains(&("kubectl", json!({"f:message": {}}))),
+        "{managers:?}"
+    );
     // The message moved from kubectl-create to kubectl.
-    let create = managers.iter().find(|(m, _)| *m == "kubectl-create").unwrap();
+    let create = managers
+        .iter()
+        .find(|(m, _)| *m == "kubectl-create")
+        .unwrap();
     assert!(create.1.get("f:message").is_none());
 }
 
@@ -280,7 +303,12 @@ async fn a_patch_that_changes_nothing_keeps_the_resource_version() {
     assert_eq!(r.body, created);
     // A PUT of the object as read is no change either.
     let r = c
-        .send(Method::PUT, &format!("{CORE}/same"), &[], Some(&created.to_string()))
+        .send(
+            Method::PUT,
+            &format!("{CORE}/same"),
+            &[],
+            Some(&created.to_string()),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["metadata"]["resourceVersion"], rv);
