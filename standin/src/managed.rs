@@ -362,10 +362,8 @@ fn encode(paths: &Paths) -> Value {
 fn parse(fields: Option<&FieldsV1>) -> Paths {
     fn walk(v: &Value, path: &mut Vec<String>, out: &mut Paths) {
         let Some(m) = v.as_object() else { return };
-        if m.is_empty() || m.contains_key(".") {
-            if !path.is_empty() {
-                out.insert(path.clone());
-            }
+        if (m.is_empty() || m.contains_key(".")) && !path.is_empty() {
+            out.insert(path.clone());
         }
         for (k, child) in m.iter().filter(|(k, _)| *k != ".") {
             path.push(k.clone());

@@ -11,7 +11,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: String,
     pub message: String,
-    pub details: Option<StatusDetails>,
+    /// Boxed: `StatusDetails` is large and every handler returns `Result<_, ApiError>`.
+    pub details: Option<Box<StatusDetails>>,
 }
 
 /// One entry of `details.causes` on a 422 Invalid: a `field.Error` of apimachinery.
@@ -69,7 +70,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: StatusDetails) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -217,7 +218,7 @@ impl ApiError {
             status: Some("Failure".into()),
             message: Some(self.message.clone()),
             reason: Some(self.reason.clone()),
-            details: self.details.clone(),
+            details: self.details.as_deref().cloned(),
             code: Some(i32::from(self.code)),
             ..Status::default()
         })
