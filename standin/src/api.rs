@@ -417,9 +417,11 @@ impl Api {
         q: &Query,
         ns: &str,
     ) -> Result<Response<Body>> {
-        let out = output(req.headers)?;
-        let include = IncludeObject::parse(q.get("includeObject"))?;
-        let dry_run = dry_run(q)?;
+        let WriteOptions {
+            out,
+            include,
+            dry_run,
+        } = write_options(req, q)?;
         let Decoded {
             event: mut obj,
             warnings,
@@ -486,9 +488,11 @@ impl Api {
         ns: &str,
         name: &str,
     ) -> Result<Response<Body>> {
-        let out = output(req.headers)?;
-        let include = IncludeObject::parse(q.get("includeObject"))?;
-        let dry_run = dry_run(q)?;
+        let WriteOptions {
+            out,
+            include,
+            dry_run,
+        } = write_options(req, q)?;
         let Decoded {
             event: obj,
             warnings,
@@ -508,8 +512,7 @@ impl Api {
                 let mut created = obj;
                 check_create(v, &created)?;
                 managed::record(&mut created, None, v.repr, &v.api_version(), &manager);
-                created.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
-                created.metadata.creation_timestamp = Some(model::now());
+                stamp_new(&mut created);
                 return Ok(Write::Create(created));
             };
             self.replace(v, name, obj, cur, &manager)
@@ -528,9 +531,11 @@ impl Api {
         ns: &str,
         name: &str,
     ) -> Result<Response<Body>> {
-        let out = output(req.headers)?;
-        let include = IncludeObject::parse(q.get("includeObject"))?;
-        let dry_run = dry_run(q)?;
+        let WriteOptions {
+            out,
+            include,
+            dry_run,
+        } = write_options(req, q)?;
         let ct = content_type(req.headers);
         let kind = patch::patch_type(&ct).ok_or_else(|| {
             ApiError::unsupported_media_type(
@@ -724,6 +729,27 @@ impl Api {
         }
         Ok(Decoded { event, warnings })
     }
+}
+
+/// What every write answers with: the negotiated shape, and whether it is a dry run.
+struct WriteOptions {
+    out: Output,
+    include: IncludeObject,
+    dry_run: bool,
+}
+
+fn write_options(req: &ApiRequest<'_>, q: &Query) -> Result<WriteOptions> {
+    Ok(WriteOptions {
+        out: output(req.headers)?,
+        include: IncludeObject::parse(q.get("includeObject"))?,
+        dry_run: dry_run(q)?,
+    })
+}
+
+/// The metadata the server sets on a new object.
+fn stamp_new(e: &mut Event) {
+    e.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+    e.metadata.creation_timestamp = Some(model::now());
 }
 
 /// The strategy's create rules, then the common name rule (apiserver's `BeforeCreate` order).

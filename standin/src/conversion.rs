@@ -19,38 +19,32 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use crate::gojson;
 use crate::model::Event;
 
-/// `(events.k8s.io/v1 name, core/v1 name)` of every top-level field the conversion renames or
-/// keeps (besides `metadata`).
-pub const FIELD_NAMES: [(&str, &str); 14] = [
-    ("action", "action"),
-    ("deprecatedCount", "count"),
-    ("deprecatedFirstTimestamp", "firstTimestamp"),
-    ("deprecatedLastTimestamp", "lastTimestamp"),
-    ("deprecatedSource", "source"),
-    ("eventTime", "eventTime"),
-    ("note", "message"),
-    ("reason", "reason"),
-    ("regarding", "involvedObject"),
-    ("related", "related"),
-    ("reportingController", "reportingComponent"),
-    ("reportingInstance", "reportingInstance"),
-    ("series", "series"),
-    ("type", "type"),
-];
-
-/// The core/v1 name of an events.k8s.io/v1 top-level field, and back.
+/// The core/v1 name of an events.k8s.io/v1 top-level field (`metadata` aside), if it has one.
 pub fn core_name(events_v1: &str) -> Option<&'static str> {
-    FIELD_NAMES
-        .iter()
-        .find(|(v1, _)| *v1 == events_v1)
-        .map(|(_, core)| *core)
+    let core = match events_v1 {
+        "regarding" => "involvedObject",
+        "note" => "message",
+        "reportingController" => "reportingComponent",
+        "deprecatedSource" => "source",
+        "deprecatedFirstTimestamp" => "firstTimestamp",
+        "deprecatedLastTimestamp" => "lastTimestamp",
+        "deprecatedCount" => "count",
+        // The rest keep their names.
+        same => same,
+    };
+    gojson::CORE_EVENT
+        .field(core)
+        .filter(|f| f.name != "metadata" && gojson::EVENTS_V1_EVENT.field(events_v1).is_some())
+        .map(|f| f.name)
 }
 
+/// The events.k8s.io/v1 name of a core/v1 top-level field, if it has one.
 pub fn events_v1_name(core: &str) -> Option<&'static str> {
-    FIELD_NAMES
+    gojson::EVENTS_V1_EVENT
+        .fields
         .iter()
-        .find(|(_, c)| *c == core)
-        .map(|(v1, _)| *v1)
+        .map(|f| f.name)
+        .find(|v1| core_name(v1) == Some(core))
 }
 
 fn nonempty_reference(r: &ObjectReference) -> Option<ObjectReference> {
@@ -187,6 +181,8 @@ mod tests {
             Some("reportingController")
         );
         assert_eq!(core_name("message"), None);
+        assert_eq!(core_name("series"), Some("series"));
+        assert_eq!(core_name("metadata"), None);
         assert_eq!(events_v1_name("note"), None);
     }
 }

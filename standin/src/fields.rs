@@ -3,50 +3,45 @@
 //! label conversion `AddFieldLabelConversionsForEvent` in `pkg/apis/core/v1/conversion.go`, and
 //! the events.k8s.io/v1 one in `pkg/apis/events/v1/conversion.go` (labels renamed onto core's).
 
+use crate::gojson;
 use crate::model::{self, Event};
 use crate::repr::Repr;
 
-/// The labels core/v1 accepts, which are also the names of the selectable fields.
-pub const CORE_LABELS: [&str; 13] = [
-    "involvedObject.kind",
-    "involvedObject.namespace",
-    "involvedObject.name",
-    "involvedObject.uid",
-    "involvedObject.apiVersion",
-    "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",
+/// The selectable fields besides `involvedObject.<any ObjectReference field>`.
+const TOP_LEVEL: [&str; 6] = [
+    "metadata.name",
+    "metadata.namespace",
     "reason",
     "reportingComponent",
     "source",
     "type",
-    "metadata.namespace",
-    "metadata.name",
 ];
 
-/// The selectable field an events.k8s.io/v1 label stands for.
-fn events_v1_label(label: &str) -> Option<&'static str> {
-    let core = match label {
-        "reportingController" => "reportingComponent",
-        "reportingComponent" => return None,
-        other => match other.strip_prefix("regarding.") {
-            Some(sub) => {
-                return CORE_LABELS
-                    .iter()
-                    .copied()
-                    .find(|l| l.strip_prefix("involvedObject.") == Some(sub))
-            }
-            None if other.starts_with("involvedObject.") => return None,
-            None => other,
-        },
+/// A core/v1 label (`AddFieldLabelConversionsForEvent`: `involvedObject.` and each field of the
+/// reference, and the top-level ones), which is also the selectable field's name.
+fn core_label(label: &str) -> Option<String> {
+    let known = match label.strip_prefix("involvedObject.") {
+        Some(sub) => gojson::OBJECT_REFERENCE.field(sub).is_some(),
+        None => TOP_LEVEL.contains(&label),
     };
-    CORE_LABELS.iter().copied().find(|l| *l == core)
+    known.then(|| label.to_string())
 }
 
 /// The selectable field a label of the `repr` API names, or `None` (`field label not supported`).
-pub fn selectable(repr: Repr, label: &str) -> Option<&'static str> {
+/// events.k8s.io/v1 renames `involvedObject.*` to `regarding.*` and `reportingComponent` to
+/// `reportingController`.
+pub fn selectable(repr: Repr, label: &str) -> Option<String> {
     match repr {
-        Repr::Stored => CORE_LABELS.iter().copied().find(|l| *l == label),
-        Repr::EventsV1 => events_v1_label(label),
+        Repr::Stored => core_label(label),
+        Repr::EventsV1 => match label {
+            "reportingController" => core_label("reportingComponent"),
+            "reportingComponent" => None,
+            l if l.starts_with("involvedObject.") => None,
+            l => match l.strip_prefix("regarding.") {
+                Some(sub) => core_label(&format!("involvedObject.{sub}")),
+                None => core_label(l),
+            },
+        },
     }
 }
 
@@ -83,25 +78,31 @@ mod tests {
 
     #[test]
     fn labels_per_api() {
+        let sel = |r, l| selectable(r, l);
+        let some = |l: &str| Some(l.to_string());
         assert_eq!(
-            selectable(Repr::Stored, "involvedObject.name"),
-            Some("involvedObject.name")
-        );
-        assert_eq!(selectable(Repr::Stored, "regarding.name"), None);
-        assert_eq!(selectable(Repr::Stored, "message"), None);
-        assert_eq!(
-            selectable(Repr::EventsV1, "regarding.fieldPath"),
-            Some("involvedObject.fieldPath")
+            sel(Repr::Stored, "involvedObject.name"),
+            some("involvedObject.name")
         );
         assert_eq!(
-            selectable(Repr::EventsV1, "reportingController"),
-            Some("reportingComponent")
+            sel(Repr::Stored, "involvedObject.fieldPath"),
+            some("involvedObject.fieldPath")
         );
-        assert_eq!(selectable(Repr::EventsV1, "involvedObject.name"), None);
-        assert_eq!(selectable(Repr::EventsV1, "reportingComponent"), None);
-        assert_eq!(selectable(Repr::EventsV1, "regarding.foo"), None);
-        assert_eq!(selectable(Repr::EventsV1, "source"), Some("source"));
-        assert_eq!(selectable(Repr::EventsV1, "note"), None);
+        assert_eq!(sel(Repr::Stored, "regarding.name"), None);
+        assert_eq!(sel(Repr::Stored, "message"), None);
+        assert_eq!(
+            sel(Repr::EventsV1, "regarding.fieldPath"),
+            some("involvedObject.fieldPath")
+        );
+        assert_eq!(
+            sel(Repr::EventsV1, "reportingController"),
+            some("reportingComponent")
+        );
+        assert_eq!(sel(Repr::EventsV1, "involvedObject.name"), None);
+        assert_eq!(sel(Repr::EventsV1, "reportingComponent"), None);
+        assert_eq!(sel(Repr::EventsV1, "regarding.foo"), None);
+        assert_eq!(sel(Repr::EventsV1, "source"), some("source"));
+        assert_eq!(sel(Repr::EventsV1, "note"), None);
     }
 
     #[test]

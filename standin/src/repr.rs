@@ -118,22 +118,12 @@ mod tests {
 
     /// The hand-written fixture pairs in `testdata/convert/` (see its README).
     fn fixture(name: &str) -> Value {
-        let text = match name {
-            "full-core" => include_str!("../../testdata/convert/full-core.json"),
-            "full-events-v1" => include_str!("../../testdata/convert/full-events-v1.json"),
-            "legacy-core" => include_str!("../../testdata/convert/legacy-core.json"),
-            "legacy-events-v1" => include_str!("../../testdata/convert/legacy-events-v1.json"),
-            "minimal-core" => include_str!("../../testdata/convert/minimal-core.json"),
-            "minimal-events-v1" => include_str!("../../testdata/convert/minimal-events-v1.json"),
-            "source-only-core" => include_str!("../../testdata/convert/source-only-core.json"),
-            "source-only-events-v1" => {
-                include_str!("../../testdata/convert/source-only-events-v1.json")
-            }
-            "sparse-core" => include_str!("../../testdata/convert/sparse-core.json"),
-            "sparse-events-v1" => include_str!("../../testdata/convert/sparse-events-v1.json"),
-            _ => "null",
-        };
-        let mut v: Value = serde_json::from_str(text).unwrap();
+        let path = format!(
+            "{}/../testdata/convert/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut v: Value = serde_json::from_str(&text).unwrap();
         // Go writes a zero creationTimestamp as null; the fixtures leave it out where unset.
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.entry("creationTimestamp").or_insert(Value::Null);

@@ -11,7 +11,7 @@ pub enum FieldOp {
     NotEquals,
 }
 
-/// One requirement on a selectable field (named as [`fields::CORE_LABELS`] name it).
+/// One requirement on a selectable field (by its core/v1 label).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldRequirement {
     pub field: String,
@@ -43,11 +43,7 @@ impl FieldSelector {
             .map(|(lhs, op, value)| {
                 let field = fields::selectable(repr, lhs)
                     .ok_or_else(|| format!("field label not supported: {lhs}"))?;
-                Ok(FieldRequirement {
-                    field: field.to_string(),
-                    op,
-                    value,
-                })
+                Ok(FieldRequirement { field, op, value })
             })
             .collect::<Result<_, String>>()?;
         Ok(Self { requirements })
