@@ -158,13 +158,10 @@ impl<V: Polarity + Send + Sync + 'static> ReviewCache<V> {
         Ok((entry.into_value(), source))
     }
 
-    /// Entries currently held (approximate until pending maintenance has run).
-    pub fn len(&self) -> u64 {
+    /// Entries currently held, after moka's pending maintenance (expiry, eviction) has run.
+    pub async fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -342,7 +339,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        cache.cache.run_pending_tasks().await;
-        assert!(cache.len() <= 10, "{} entries", cache.len());
+        let len = cache.entry_count().await;
+        assert!(len <= 10, "{len} entries");
     }
 }

@@ -556,3 +556,30 @@ async fn the_filter_still_refuses_a_foreign_control_plane_without_the_authorizer
         ["mallory@acme.example"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_requests_in_flight_share_one_review_of_each_kind() {
+    let s = Stack::start("authz-coalesce", &[]).await;
+    s.milo.add_user(
+        "carol-token",
+        user("carol", &["system:authenticated"], json!({})),
+    );
+    s.milo.set_policy(|_| (true, String::new()));
+    // Milo is slow, so all requests are in flight together.
+    s.milo.set_mode(Mode::Delay(400));
+    let path = "/apis/events.k8s.io/v1/namespaces/default/events";
+    let replies =
+        futures::future::join_all((0..8).map(|_| s.get("everywhere", path, Some("carol-token"))))
+            .await;
+    for r in &replies {
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(s.take_activity().len(), 8);
+    assert_eq!(s.milo.token_reviews_of("carol-token"), 1);
+    assert_eq!(s.milo.access_reviews_of("carol").len(), 1);
+    assert_eq!(
+        s.authz
+            .metric("activity_events_authz_cache_hits_total{cache=\"token\"}"),
+        7.0
+    );
+}

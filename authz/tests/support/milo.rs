@@ -26,6 +26,8 @@ pub enum Mode {
     Fail(u16),
     /// Accept, read the request, never answer.
     Hang,
+    /// Answer normally after this many milliseconds.
+    Delay(u64),
 }
 
 /// Decides a SubjectAccessReview spec: (allowed, reason).
@@ -40,6 +42,9 @@ struct State {
     /// SubjectAccessReview specs, in order.
     access_reviews: Mutex<Vec<Value>>,
     connections: Mutex<Vec<AbortHandle>>,
+    /// Over plain HTTP the authorizer proves itself with a bearer token; over TLS with the
+    /// client certificate the handshake already verified.
+    require_token: bool,
 }
 
 pub struct MiloDouble {
@@ -50,6 +55,15 @@ pub struct MiloDouble {
 
 impl MiloDouble {
     pub async fn start() -> MiloDouble {
+        Self::serve(None).await
+    }
+
+    /// Serve HTTPS with this configuration (which should require client certificates).
+    pub async fn start_tls(config: rustls::ServerConfig) -> MiloDouble {
+        Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> MiloDouble {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let deny_all: Policy = Arc::new(|_| (false, String::new()));
@@ -60,6 +74,7 @@ impl MiloDouble {
             token_reviews: Mutex::default(),
             access_reviews: Mutex::default(),
             connections: Mutex::default(),
+            require_token: tls.is_none(),
         });
         let shared = state.clone();
         let accept = tokio::spawn(async move {
@@ -68,14 +83,26 @@ impl MiloDouble {
                     continue;
                 };
                 let state = shared.clone();
+                let tls = tls.clone();
                 let conn = tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let state = state.clone();
                         async move { Ok::<_, hyper::Error>(handle(req, state).await) }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                        Some(acceptor) => {
+                            // A client without a certificate of our CA never gets here.
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
                 });
                 shared.connections.lock().unwrap().push(conn.abort_handle());
             }
@@ -89,7 +116,12 @@ impl MiloDouble {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.require_token {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// `token` authenticates as this UserInfo (JSON).
@@ -160,17 +192,20 @@ fn status(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
 }
 
 async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Bytes>> {
-    let authorized = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {AUTHORIZER_TOKEN}"));
+    let authorized = !state.require_token
+        || req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {AUTHORIZER_TOKEN}"));
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let mode = *state.mode.lock().unwrap();
-    if mode == Mode::Hang {
-        std::future::pending::<()>().await;
+    match mode {
+        Mode::Hang => std::future::pending::<()>().await,
+        Mode::Delay(ms) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+        Mode::Normal | Mode::Fail(_) => {}
     }
     if !authorized {
         return status(401, "Unauthorized", "Unauthorized");

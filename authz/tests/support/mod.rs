@@ -26,28 +26,16 @@ pub struct Authz {
 }
 
 impl Authz {
-    /// Start `activity-events-authz serve` against `milo_url` and wait for its addresses.
+    /// Start `activity-events-authz serve` against `milo_url` (plain HTTP, the authorizer's
+    /// token) and wait for its addresses.
     pub fn start(dir: &std::path::Path, milo_url: &str, extra: &[&str]) -> Authz {
-        let kubeconfig = dir.join("milo-kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1
-kind: Config
-clusters:
-- name: milo
-  cluster: {{ server: \"{milo_url}\" }}
-users:
-- name: authorizer
-  user: {{ token: {AUTHORIZER_TOKEN} }}
-contexts:
-- name: milo
-  context: {{ cluster: milo, user: authorizer }}
-current-context: milo
-"
-            ),
-        )
-        .unwrap();
+        Self::start_with_kubeconfig(dir, &token_kubeconfig(milo_url), extra)
+    }
+
+    pub fn start_with_kubeconfig(dir: &std::path::Path, kubeconfig: &str, extra: &[&str]) -> Authz {
+        let path = dir.join("milo-kubeconfig");
+        std::fs::write(&path, kubeconfig).unwrap();
+        let kubeconfig = path;
         let log = dir.join("authz.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_activity-events-authz"))
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -99,6 +87,14 @@ current-context: milo
             .map_or(0.0, |v| v.trim().parse().unwrap())
     }
 
+    /// Ask it to stop as Kubernetes does, and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -112,6 +108,25 @@ impl Drop for Authz {
             eprintln!("authorizer log:\n{}", self.log());
         }
     }
+}
+
+/// A kubeconfig for a plain-HTTP Milo, authenticating with the authorizer's token.
+pub fn token_kubeconfig(milo_url: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: milo
+  cluster: {{ server: \"{milo_url}\" }}
+users:
+- name: authorizer
+  user: {{ token: {AUTHORIZER_TOKEN} }}
+contexts:
+- name: milo
+  context: {{ cluster: milo, user: authorizer }}
+current-context: milo
+"
+    )
 }
 
 pub struct Stack {
