@@ -281,6 +281,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_zero_ttl_turns_the_cache_off() {
+        let cache = ReviewCache::new(config(0, 0));
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            assert_eq!(
+                answer(&cache, Key([5; 32]), &calls, Ok(AccessOutcome::Allowed)).await,
+                Ok(Source::Review)
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
     async fn errors_are_not_cached() {
         let cache = ReviewCache::new(config(60_000, 60_000));
         let calls = AtomicUsize::new(0);
