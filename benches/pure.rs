@@ -13,14 +13,15 @@
 
 use std::hint::black_box;
 
-use activity_events_filter::body::BodyJob;
 use activity_events_filter::config::Config;
 use activity_events_filter::identity::UserInfo;
-use activity_events_filter::media::BodyKind;
+use activity_events_filter::k8s::api::BodyKind;
+use activity_events_filter::k8s::api::{Api, Operation};
+use activity_events_filter::request::body::BodyJob;
+use activity_events_filter::request::route::{classify, Classification};
+use activity_events_filter::request::scope::Scope;
 use activity_events_filter::request::{forward_headers, inspect, Inspection};
 use activity_events_filter::response::{Outcome, ResponsePlan};
-use activity_events_filter::route::{classify, Api, Classification, Operation};
-use activity_events_filter::scope::Scope;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 

@@ -12,10 +12,10 @@
 
 use activity_events_filter::config::Config;
 use activity_events_filter::identity;
-use activity_events_filter::pairs::{decode, encode};
+use activity_events_filter::k8s::api::{Api, Operation};
 use activity_events_filter::request::{forward_headers, inspect, Inspection};
 use activity_events_filter::response::{Outcome, ResponsePlan, Treatment};
-use activity_events_filter::route::{Api, Operation};
+use activity_events_filter::wire::pairs::{decode, encode};
 
 fn main() {
     let n: usize = std::env::args()

@@ -11,8 +11,8 @@
     clippy::indexing_slicing
 )]
 
+use activity_events_filter::k8s::api::{Api, Operation};
 use activity_events_filter::response::{Outcome, ResponsePlan};
-use activity_events_filter::route::{Api, Operation};
 use serde_json::json;
 
 const ACT: &str = "activity.miloapis.com/v1alpha1";

@@ -13,21 +13,12 @@
     )
 )]
 
-pub mod body;
 pub mod config;
-pub mod convert;
-pub mod escape;
 pub mod identity;
-pub mod media;
-pub mod pairs;
-pub mod parent;
-pub mod query;
+pub mod k8s;
 pub mod request;
 pub mod response;
-pub mod route;
-pub mod scope;
-pub mod status;
-pub mod stream;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -1,7 +1,7 @@
 //! Host glue: the proxy-wasm contexts. Kept thin; every decision is made in the pure modules.
 
 mod abi;
-mod http;
+mod filter;
 mod metrics;
 mod root;
 

@@ -6,7 +6,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::abi::{self, BufferType};
-use super::http::EventsFilter;
+use super::filter::EventsFilter;
 use super::metrics::Metrics;
 use crate::config::{self, Config};
 

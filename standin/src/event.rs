@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 
 /// The field labels Kubernetes lets clients select core/v1 Events by: the filter crate's list,
 /// which the events.k8s.io/v1 label translation maps onto.
-pub const SELECTABLE_FIELDS: &[&str] = &activity_events_filter::convert::CORE_EVENT_FIELD_LABELS;
+pub const SELECTABLE_FIELDS: &[&str] =
+    &activity_events_filter::k8s::events::CORE_EVENT_FIELD_LABELS;
 
 fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
     let mut cur = obj;

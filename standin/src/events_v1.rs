@@ -1,10 +1,10 @@
 //! events.k8s.io/v1 requests in the stored core shape: bodies decoded and converted, patches and
 //! field selectors translated, refusals worded like kube-apiserver. All of it goes through the
-//! filter crate's pure `activity_events_filter::convert`, so the stand-in in "standard paths"
+//! filter crate's pure `activity_events_filter::k8s::events`, so the stand-in in "standard paths"
 //! mode converts exactly as the filter (and kube-apiserver) does.
 
-use activity_events_filter::convert::{self, ConvertError};
-use activity_events_filter::status::{KubeError, Rejection};
+use activity_events_filter::k8s::events::{self as convert, ConvertError};
+use activity_events_filter::k8s::status::{KubeError, Rejection};
 use serde_json::{json, Map, Value};
 
 use crate::patch::PatchType;

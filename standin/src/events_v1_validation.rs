@@ -11,8 +11,8 @@
 //! Like kube-apiserver, causes use the internal (core) field names and the 422 names the
 //! internal kind: `Event "x" is invalid: reason: Invalid value: "B": field is immutable`.
 
-use activity_events_filter::convert;
-use activity_events_filter::status::Cause;
+use activity_events_filter::k8s::events as convert;
+use activity_events_filter::k8s::status::Cause;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};

@@ -1,8 +1,8 @@
 //! How a served API version presents the stored core/v1-shaped Events: as they are, or converted
 //! to events.k8s.io/v1 on the way out, the way kube-apiserver serves both versions from one
-//! storage (conversion from the filter crate's `activity_events_filter::convert`).
+//! storage (conversion from the filter crate's `activity_events_filter::k8s::events`).
 
-use activity_events_filter::convert;
+use activity_events_filter::k8s::events as convert;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use activity_events_filter::convert;
+use activity_events_filter::k8s::events as convert;
 use common::*;
 use http::Method;
 use serde_json::{json, Value};

@@ -15,9 +15,9 @@
 use serde_json::{Map, Value};
 
 use crate::identity::UserInfo;
-use crate::media::BodyKind;
-use crate::parent::Parent;
-use crate::status::{KubeError, Reason, Rejection};
+use crate::k8s::api::BodyKind;
+use crate::k8s::parent::Parent;
+use crate::k8s::status::{KubeError, Reason, Rejection};
 
 pub const PARENT_TYPE_EXTRA: &str = "iam.miloapis.com/parent-type";
 pub const PARENT_NAME_EXTRA: &str = "iam.miloapis.com/parent-name";
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn the_url_parent_must_be_the_identitys() {
-        use crate::parent::ParentKind;
+        use crate::k8s::parent::ParentKind;
         let p = |kind, name: &str| Parent {
             kind,
             name: name.into(),

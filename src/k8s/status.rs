@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::k8s::names::go_quote;
+
 /// The Kubernetes `StatusReason`s the filter can answer with, each tied to its HTTP code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
@@ -85,6 +87,44 @@ pub struct Cause {
     pub reason: String,
     pub message: String,
     pub field: String,
+}
+
+impl Cause {
+    fn new(reason: &str, field: &str, message: String) -> Self {
+        Cause {
+            reason: reason.to_owned(),
+            message,
+            field: field.to_owned(),
+        }
+    }
+
+    /// `field.Required`: `Required value[: detail]`.
+    pub fn required(field: &str, detail: &str) -> Self {
+        let mut m = "Required value".to_owned();
+        if !detail.is_empty() {
+            m.push_str(": ");
+            m.push_str(detail);
+        }
+        Cause::new("FieldValueRequired", field, m)
+    }
+
+    /// `field.Invalid` with a string value: `Invalid value: "<value>": detail`.
+    pub fn invalid(field: &str, value: &str, detail: &str) -> Self {
+        let message = format!("Invalid value: {}: {detail}", go_quote(value));
+        Cause::new("FieldValueInvalid", field, message)
+    }
+
+    /// `field.Invalid` with an integer value.
+    pub fn invalid_int(field: &str, value: i64, detail: &str) -> Self {
+        let message = format!("Invalid value: {value}: {detail}");
+        Cause::new("FieldValueInvalid", field, message)
+    }
+
+    /// `field.TooLong` (byte limit).
+    pub fn too_long(field: &str, max: usize) -> Self {
+        let message = format!("Too long: must have at most {max} bytes");
+        Cause::new("FieldValueTooLong", field, message)
+    }
 }
 
 /// `details` of a Status: which object the failure is about.

@@ -7,12 +7,12 @@ use proxy_wasm::types::Action;
 
 use super::abi::{self, BufferType, MapType};
 use super::root::Shared;
-use crate::body::BodyJob;
 use crate::identity::{self, IdentityError, IdentityFields, UserInfo};
-use crate::pairs;
+use crate::k8s::status::{KubeError, Reason, Rejection};
+use crate::request::body::BodyJob;
 use crate::request::{forward_headers, inspect, Inspection};
 use crate::response::{ResponsePlan, ResponseRewriter, Treatment};
-use crate::status::{KubeError, Reason, Rejection};
+use crate::wire::pairs;
 
 /// proxy-wasm status for "the host could not serialize the value".
 const SERIALIZATION_FAILURE: u32 = 3;
@@ -249,7 +249,7 @@ impl EventsFilter {
             "activity-events: request body {body_size} bytes, end_of_stream={end_of_stream}"
         );
         if body_size > job.max_bytes {
-            let rejection = crate::body::too_large(job.max_bytes);
+            let rejection = crate::request::body::too_large(job.max_bytes);
             return self.reject(&rejection);
         }
         if !end_of_stream {

@@ -6,11 +6,14 @@
 //! own, never a whole list). Watch streams are rewritten chunk by chunk. Kubernetes `Status`
 //! bodies keep their shape but name the client's resource instead of Activity's.
 
+mod scan;
+pub mod walker;
+
 use serde_json::{Map, Value};
 
-use crate::convert;
-use crate::route::{Api, Operation};
-use crate::stream::{Layout, StreamError, Walker};
+use crate::k8s::api::{Api, Operation};
+use crate::k8s::events;
+use walker::{Layout, StreamError, Walker};
 
 /// What the filter knows, at request time, about the response to come.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +283,7 @@ fn event_to_client(obj: &mut Map<String, Value>, ctx: &Context, list_item: bool)
                 obj.insert("apiVersion".into(), Value::String("v1".into()));
             }
         }
-        Api::EventsV1 => convert::core_to_events_v1(obj),
+        Api::EventsV1 => events::core_to_events_v1(obj),
     }
 }
 

@@ -1,0 +1,260 @@
+//! Conversion between the two Kubernetes Event APIs, the way kube-apiserver does it.
+//!
+//! The Activity server stores **core/v1-shaped** Events. Clients of `events.k8s.io/v1` must see
+//! `events.k8s.io/v1` objects, and what they write must reach Activity in the core shape. This
+//! module holds that pure logic; it never panics, whatever JSON it is handed.
+//!
+//! # What is converted, and where the rules come from
+//!
+//! Everything below was read from kubernetes/kubernetes, not guessed:
+//!
+//! - **Objects** ([`core_to_events_v1`], [`events_v1_to_core`]): `pkg/apis/events/v1/conversion.go`
+//!   (`Convert_v1_Event_To_core_Event`, `Convert_core_Event_To_v1_Event`) and the generated
+//!   `pkg/apis/events/v1/zz_generated.conversion.go`. The mapping is a pure rename:
+//!
+//!   | events.k8s.io/v1 | core/v1 |
+//!   |---|---|
+//!   | `regarding` | `involvedObject` |
+//!   | `note` | `message` |
+//!   | `reportingController` | `reportingComponent` |
+//!   | `deprecatedSource` | `source` |
+//!   | `deprecatedFirstTimestamp` | `firstTimestamp` |
+//!   | `deprecatedLastTimestamp` | `lastTimestamp` |
+//!   | `deprecatedCount` | `count` |
+//!   | `eventTime`, `series`, `action`, `reason`, `type`, `related`, `reportingInstance` | same |
+//!
+//!   There is **no fallback** between fields: an event whose `reportingComponent` is empty but
+//!   whose `source.component` is set keeps an empty (omitted) `reportingController` and shows the
+//!   component only in `deprecatedSource.component` (kubernetes/kubernetes#116444). The only
+//!   place Kubernetes falls back from `source.component` to the reporting controller is the
+//!   server-side `source` field-selector attribute (`pkg/apis/events/selection.go`), which is the
+//!   Activity server's business.
+//!
+//!   `EventSeries` is `{count, lastObservedTime}` on both sides: core/v1's `state` was removed
+//!   (only a protobuf reservation is left), so a stored `series.state` is dropped, as decoding
+//!   into the Go type would.
+//!
+//!   The output is what kube-apiserver would *serialize* after a real conversion: fields the Go
+//!   types do not know are dropped; `omitempty` strings and counts are omitted when zero; but Go's
+//!   `omitempty` never omits a struct, so `regarding`/`involvedObject` and
+//!   `deprecatedSource`/`source` are always present (`{}` when empty), and zero `metav1.Time` /
+//!   `MicroTime` values (`eventTime`, the first/last timestamps, `series.lastObservedTime`)
+//!   appear as `null` (`"eventTime": null` is what `kubectl get events.events.k8s.io -o json`
+//!   shows for legacy events). `series.count` is not `omitempty` in events.k8s.io/v1, and
+//!   `reportingComponent`/`reportingInstance` are not `omitempty` in core/v1 (`""` when empty).
+//!   `metadata` is the same Go type on both sides and is passed through untouched. Time strings
+//!   are copied as they are, never reformatted (core timestamps are RFC 3339 seconds,
+//!   `eventTime` and `series.lastObservedTime` RFC 3339 with microseconds).
+//!
+//! - **Patches** ([`merge_patch_events_v1_to_core`],
+//!   [`strategic_merge_patch_events_v1_to_core`], [`json_patch_events_v1_to_core`]): Kubernetes
+//!   applies an events.k8s.io/v1 patch to the events.k8s.io/v1 JSON of the object and decodes the
+//!   result, so a patch naming a core-only or unknown field (`message`, `involvedObject`, `foo`)
+//!   never changes anything there. Here top-level names are renamed, such names are dropped (a
+//!   JSON-patch `add` of one is a no-op; any other operation on one fails with 422, as applying
+//!   it to a document without that member does), and nested content is kept: the nested types
+//!   (`ObjectReference`, `EventSource`, `EventSeries`) are the same on both sides.
+//!
+//! - **Field selectors** ([`field_selector_events_v1_to_core`]): parsing as in
+//!   `staging/src/k8s.io/apimachinery/pkg/fields/selector.go`; label mapping from
+//!   `AddFieldLabelConversionsForEvent` in `pkg/apis/events/v1/conversion.go`; the core/v1 label
+//!   set from `pkg/apis/core/v1/conversion.go` ([`CORE_EVENT_FIELD_LABELS`]).
+//!
+//! - **Validation** ([`validate_events_v1_create`]): `ValidateEventCreate` in
+//!   `pkg/apis/core/validation/events.go` with request version events.k8s.io/v1 (legacy checks +
+//!   strict checks), `ValidateObjectMeta` in `staging/src/k8s.io/apimachinery/pkg/api/validation/
+//!   objectmeta.go`, name/label rules in `.../pkg/util/validation/validation.go` and
+//!   `.../pkg/api/validate/content/`, messages in `.../pkg/util/validation/field/errors.go`, and
+//!   the 422 Status from `errors.NewInvalid`. kube-apiserver validates the *internal* (core)
+//!   object and does not translate field paths, so it reports core names for events.k8s.io
+//!   requests: `involvedObject.namespace`, `message`, `count`, `source`, `firstTimestamp`,
+//!   `lastTimestamp` (the internal field `reportingController` happens to carry the
+//!   events.k8s.io name). The kind in the message and in `details` is the internal core kind:
+//!   `Event "x" is invalid: ...` with no group — the form real clusters return for
+//!   events.k8s.io creates (e.g. `Event "…" is invalid: [eventTime: Required value,
+//!   firstTimestamp: Invalid value: "": needs to be unset, ...]`).
+
+use std::collections::BTreeSet;
+
+mod decode;
+mod meta;
+mod object;
+mod patch;
+mod selector;
+#[cfg(test)]
+mod test_support;
+mod validation;
+
+pub use decode::*;
+use meta::*;
+pub use object::*;
+pub use patch::*;
+pub use selector::*;
+pub use validation::*;
+
+use crate::k8s::names::go_quote;
+use crate::k8s::status::{Cause, Details, KubeError, Reason, Rejection};
+
+/// `apiVersion` of events.k8s.io/v1 objects.
+pub const EVENTS_V1_API_VERSION: &str = "events.k8s.io/v1";
+
+/// `(events.k8s.io/v1 name, core/v1 name)` of every top-level Event field (besides `apiVersion`,
+/// `kind` and `metadata`, which keep their names).
+pub const FIELD_RENAMES: [(&str, &str); 14] = [
+    ("action", "action"),
+    ("deprecatedCount", "count"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedSource", "source"),
+    ("eventTime", "eventTime"),
+    ("note", "message"),
+    ("reason", "reason"),
+    ("regarding", "involvedObject"),
+    ("related", "related"),
+    ("reportingController", "reportingComponent"),
+    ("reportingInstance", "reportingInstance"),
+    ("series", "series"),
+    ("type", "type"),
+];
+
+/// The field labels core/v1 Events support (`AddFieldLabelConversionsForEvent` in
+/// `pkg/apis/core/v1/conversion.go`): the vocabulary of the stored core shape.
+pub const CORE_EVENT_FIELD_LABELS: [&str; 13] = [
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+    "metadata.namespace",
+    "metadata.name",
+];
+
+/// `(events.k8s.io/v1 label, core/v1 label)`: the events.k8s.io/v1 field-label conversion
+/// (`AddFieldLabelConversionsForEvent` in `pkg/apis/events/v1/conversion.go`). Any other label is
+/// refused with `field label not supported: <label>`.
+pub const EVENTS_V1_FIELD_LABELS: [(&str, &str); 13] = [
+    ("reason", "reason"),
+    ("regarding.kind", "involvedObject.kind"),
+    ("regarding.namespace", "involvedObject.namespace"),
+    ("regarding.name", "involvedObject.name"),
+    ("regarding.uid", "involvedObject.uid"),
+    ("regarding.apiVersion", "involvedObject.apiVersion"),
+    (
+        "regarding.resourceVersion",
+        "involvedObject.resourceVersion",
+    ),
+    ("regarding.fieldPath", "involvedObject.fieldPath"),
+    ("reportingController", "reportingComponent"),
+    ("source", "source"),
+    ("type", "type"),
+    ("metadata.namespace", "metadata.namespace"),
+    ("metadata.name", "metadata.name"),
+];
+
+// Limits from pkg/apis/core/validation/events.go and apimachinery.
+pub(super) const REPORTING_INSTANCE_LENGTH_LIMIT: usize = 128;
+pub(super) const ACTION_LENGTH_LIMIT: usize = 128;
+pub(super) const REASON_LENGTH_LIMIT: usize = 128;
+pub(super) const NOTE_LENGTH_LIMIT: usize = 1024;
+pub(super) const TOTAL_ANNOTATION_SIZE_LIMIT_B: usize = 256 * (1 << 10);
+pub(super) const MAX_GENERATED_NAME_LENGTH: usize = 63 - 5;
+
+/// Why a conversion, patch translation, selector translation or check refused its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConvertError {
+    /// 400: the field selector does not parse (message as `fields.ParseSelector` words it).
+    InvalidFieldSelector(String),
+    /// 400: `field label not supported: <label>`.
+    UnsupportedFieldLabel(String),
+    /// 400: the patch document has the wrong JSON shape (not decodable by the API server).
+    InvalidPatch(String),
+    /// 422: a JSON-patch operation that cannot be applied to the events.k8s.io/v1 document (or
+    /// cannot be carried over to the core shape). kube-apiserver answers every failed JSON-patch
+    /// application with `the server rejected our request due to an error in our request`; the
+    /// detail is added as the single cause.
+    UnprocessablePatch { path: String, detail: String },
+    /// 400: the `apiVersion`/`kind` in a patch is not events.k8s.io/v1 `Event`.
+    TypeMismatch(String),
+    /// 400: a field of the wrong JSON type, as the API server's decoder reports it.
+    WrongType(String),
+    /// 400: unknown fields under `fieldValidation=Strict`.
+    UnknownFields(Vec<String>),
+    /// 400: `metadata.namespace` differs from the namespace in the URL.
+    NamespaceMismatch,
+    /// 422: validation failed.
+    Invalid { name: String, causes: Vec<Cause> },
+}
+
+pub(super) const DECODE_PREFIX: &str = "Event in version \"v1\" cannot be handled as a Event: ";
+
+impl KubeError for ConvertError {
+    fn rejection(&self) -> Rejection {
+        match self {
+            ConvertError::InvalidFieldSelector(m)
+            | ConvertError::InvalidPatch(m)
+            | ConvertError::TypeMismatch(m) => Rejection::new(Reason::BadRequest, m.clone()),
+            ConvertError::UnsupportedFieldLabel(label) => Rejection::new(
+                Reason::BadRequest,
+                format!("field label not supported: {label}"),
+            ),
+            ConvertError::UnprocessablePatch { path, detail } => Rejection::new(
+                Reason::Invalid,
+                "the server rejected our request due to an error in our request",
+            )
+            .with_details(Details {
+                causes: vec![Cause {
+                    reason: String::new(),
+                    message: detail.clone(),
+                    field: path.clone(),
+                }],
+                ..Details::default()
+            }),
+            ConvertError::WrongType(m) => {
+                Rejection::new(Reason::BadRequest, format!("{DECODE_PREFIX}{m}"))
+            }
+            ConvertError::UnknownFields(fields) => {
+                let list: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("unknown field {}", go_quote(f)))
+                    .collect();
+                Rejection::new(
+                    Reason::BadRequest,
+                    format!("{DECODE_PREFIX}strict decoding error: {}", list.join(", ")),
+                )
+            }
+            ConvertError::NamespaceMismatch => Rejection::new(
+                Reason::BadRequest,
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ),
+            ConvertError::Invalid { name, causes } => invalid_event(name, causes.clone()),
+        }
+    }
+}
+
+/// The warnings kube-apiserver adds under `fieldValidation=Warn` for the unknown fields
+/// [`events_v1_to_core`] and the patch translators return: `unknown field "<path>"`, sorted and
+/// deduplicated.
+pub fn unknown_field_warnings(fields: &[String]) -> Vec<String> {
+    let unique: BTreeSet<&String> = fields.iter().collect();
+    unique
+        .into_iter()
+        .map(|f| format!("unknown field {}", go_quote(f)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_warnings_are_sorted_and_unique() {
+        let w = unknown_field_warnings(&["b".into(), "a".into(), "b".into()]);
+        assert_eq!(w, vec!["unknown field \"a\"", "unknown field \"b\""]);
+    }
+}
