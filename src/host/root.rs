@@ -8,16 +8,11 @@ use proxy_wasm::types::{ContextType, LogLevel};
 use super::abi::{self, BufferType};
 use super::filter::EventsFilter;
 use super::metrics::Metrics;
-use crate::config::{self, Config};
+use super::Shared;
+use crate::config;
 
 /// How often the linear-memory gauge is refreshed.
 const MEMORY_GAUGE_PERIOD_MS: u32 = 1000;
-
-/// What every stream of this plugin shares.
-pub struct Shared {
-    pub config: Config,
-    pub metrics: Metrics,
-}
 
 #[derive(Default)]
 pub struct Root {
