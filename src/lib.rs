@@ -3,6 +3,17 @@
 //!
 //! Everything except `host` is pure logic with no proxy-wasm dependency, so it is unit-tested
 //! natively. `host` is the thin glue that only exists in the `wasm32` build.
+// A panic aborts the Envoy worker's wasm VM and every request on it.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::string_slice
+)]
 #![cfg_attr(
     test,
     allow(

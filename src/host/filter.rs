@@ -11,14 +11,11 @@ use crate::identity::{IdentitySource, SourceError};
 use crate::k8s::status::{Reason, Rejection};
 use crate::request::body::BodyJob;
 use crate::request::{self, Action as Decision};
-use crate::response::{ResponsePlan, ResponseRewriter, Treatment};
+use crate::response::{ResponsePlan, ResponseRewriter, Treatment, READ_SLICE};
 use crate::wire::pairs;
 
 /// proxy-wasm status for "the host could not serialize the value".
 const SERIALIZATION_FAILURE: u32 = 3;
-
-/// Response bodies are read from the host in slices of this size.
-const READ_SLICE: usize = 64 * 1024;
 
 pub struct EventsFilter {
     shared: Option<Rc<Shared>>,

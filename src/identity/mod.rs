@@ -85,7 +85,7 @@ pub enum IdentityError {
 impl KubeError for IdentityError {
     fn rejection(&self) -> Rejection {
         match self {
-            IdentityError::NoUser => Rejection::new(Reason::Unauthorized, "Unauthorized"),
+            IdentityError::NoUser => Rejection::unauthorized(),
             IdentityError::Malformed(what) => Rejection::new(
                 Reason::InternalError,
                 format!("the authenticated identity could not be read: {what}"),

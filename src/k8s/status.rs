@@ -157,6 +157,74 @@ impl Rejection {
         }
     }
 
+    /// `errors.NewUnauthorized("")`: what kube-apiserver answers a request it cannot
+    /// authenticate.
+    pub fn unauthorized() -> Self {
+        Rejection::new(Reason::Unauthorized, "Unauthorized")
+    }
+
+    /// `errors.NewNotFound`: `<resource>[.<group>] "<name>" not found`.
+    pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
+        let message = format!(
+            "{} {} not found",
+            qualified_resource(group, resource),
+            go_quote(name)
+        );
+        Rejection::new(Reason::NotFound, message).with_details(Details {
+            name: name.to_owned(),
+            group: group.to_owned(),
+            kind: resource.to_owned(),
+            ..Details::default()
+        })
+    }
+
+    /// kube-apiserver's refusal of an unauthorized request (`responsewriters.Forbidden`:
+    /// `forbiddenMessage` wrapped in `errors.NewForbidden`), e.g.
+    /// `events is forbidden: User "bob" cannot list resource "events" in API group "" in the
+    /// namespace "default"`.
+    pub fn forbidden(request: &Forbidden<'_>) -> Self {
+        let mut resource = request.resource.to_owned();
+        if !request.subresource.is_empty() {
+            resource.push('/');
+            resource.push_str(request.subresource);
+        }
+        let mut why = format!(
+            "User {} cannot {} resource {} in API group {}",
+            go_quote(request.user),
+            request.verb,
+            go_quote(&resource),
+            go_quote(request.group)
+        );
+        match request.namespace {
+            Some(ns) if !ns.is_empty() => {
+                why.push_str(" in the namespace ");
+                why.push_str(&go_quote(ns));
+            }
+            _ => why.push_str(" at the cluster scope"),
+        }
+        if !request.reason.is_empty() {
+            why.push_str(": ");
+            why.push_str(request.reason);
+        }
+        // Avoid output that looks like HTML, as the API server's sanitizer does.
+        let why = why
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let qualified = qualified_resource(request.group, request.resource);
+        let message = if request.name.is_empty() {
+            format!("{qualified} is forbidden: {why}")
+        } else {
+            format!("{qualified} {} is forbidden: {why}", go_quote(request.name))
+        };
+        Rejection::new(Reason::Forbidden, message).with_details(Details {
+            name: request.name.to_owned(),
+            group: request.group.to_owned(),
+            kind: request.resource.to_owned(),
+            ..Details::default()
+        })
+    }
+
     pub fn with_details(mut self, details: Details) -> Self {
         self.details = Some(Box::new(details));
         self
@@ -197,6 +265,32 @@ impl Rejection {
         serde_json::to_vec(&status).unwrap_or_else(|_| {
             br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"InternalError","code":500}"#.to_vec()
         })
+    }
+}
+
+/// The authorization attributes of a refused request, as kube-apiserver words them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forbidden<'a> {
+    pub user: &'a str,
+    /// The Kubernetes verb: `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`.
+    pub verb: &'a str,
+    pub group: &'a str,
+    pub resource: &'a str,
+    pub subresource: &'a str,
+    /// `None` (or empty): a cluster-scoped request, e.g. a list across all namespaces.
+    pub namespace: Option<&'a str>,
+    /// The object's name for named requests; empty otherwise.
+    pub name: &'a str,
+    /// The authorizer's reason, appended after `: ` when not empty.
+    pub reason: &'a str,
+}
+
+/// `schema.GroupResource.String()`: `resource` or `resource.group`.
+fn qualified_resource(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_owned()
+    } else {
+        format!("{resource}.{group}")
     }
 }
 
@@ -241,5 +335,63 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), Reason::ALL.len());
+    }
+
+    #[test]
+    fn forbidden_is_worded_like_kube_apiserver() {
+        let list = Forbidden {
+            user: "bob",
+            verb: "list",
+            resource: "events",
+            namespace: Some("default"),
+            ..Forbidden::default()
+        };
+        let r = Rejection::forbidden(&list);
+        assert_eq!(r.code(), 403);
+        assert_eq!(
+            r.message,
+            r#"events is forbidden: User "bob" cannot list resource "events" in API group "" in the namespace "default""#
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+        assert_eq!(v["reason"], "Forbidden");
+        assert_eq!(v["details"], serde_json::json!({"kind": "events"}));
+
+        let named = Forbidden {
+            verb: "get",
+            group: "events.k8s.io",
+            name: "x",
+            ..list
+        };
+        assert_eq!(
+            Rejection::forbidden(&named).message,
+            r#"events.events.k8s.io "x" is forbidden: User "bob" cannot get resource "events" in API group "events.k8s.io" in the namespace "default""#
+        );
+        let all = Forbidden {
+            namespace: None,
+            reason: "no RBAC policy matched",
+            ..list
+        };
+        assert_eq!(
+            Rejection::forbidden(&all).message,
+            r#"events is forbidden: User "bob" cannot list resource "events" in API group "" at the cluster scope: no RBAC policy matched"#
+        );
+        let odd = Forbidden {
+            user: "<a&b>",
+            subresource: "status",
+            ..list
+        };
+        assert_eq!(
+            Rejection::forbidden(&odd).message,
+            r#"events is forbidden: User "&lt;a&amp;b&gt;" cannot list resource "events/status" in API group "" in the namespace "default""#
+        );
+    }
+
+    #[test]
+    fn unauthorized_and_not_found() {
+        let r = Rejection::unauthorized();
+        assert_eq!((r.code(), r.message.as_str()), (401, "Unauthorized"));
+        let r = Rejection::not_found("events.k8s.io", "events", "x");
+        assert_eq!(r.message, r#"events.events.k8s.io "x" not found"#);
+        assert_eq!(r.code(), 404);
     }
 }

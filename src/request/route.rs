@@ -68,6 +68,8 @@ impl KubeError for RouteError {
                 "malformed event path: empty or dot segments, encoded '/' and invalid escapes are not allowed",
             ),
             RouteError::InvalidName(msg) => Rejection::new(Reason::BadRequest, msg.clone()),
+            // Not `Rejection::not_found`: that quotes like Go's %q, and this reply's wording
+            // stays as it was (a behaviour change belongs to the hardening issue).
             RouteError::NamespaceNotFound(ns) => {
                 Rejection::new(Reason::NotFound, format!("namespaces \"{ns}\" not found"))
                     .with_details(Details {

@@ -139,27 +139,6 @@ pub fn check_parent(user: &UserInfo, parent: Option<&Parent>) -> Result<(), Scop
     Err(ScopeError::ParentMismatch(parent.clone(), held))
 }
 
-/// Validate a write body and, for a scoped user, return the body with the scope enforced.
-/// `Ok(None)` means "forward the body exactly as sent" (platform users).
-pub fn apply(
-    kind: BodyKind,
-    body: &[u8],
-    scope: Option<&Scope>,
-) -> Result<Option<Vec<u8>>, ScopeError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScopeError::EmptyBody);
-    }
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|e| ScopeError::InvalidJson(e.to_string()))?;
-    enforce(kind, &mut value, scope)?;
-    match scope {
-        None => Ok(None),
-        Some(_) => serde_json::to_vec(&value)
-            .map(Some)
-            .map_err(|e| ScopeError::InvalidJson(e.to_string())),
-    }
-}
-
 /// Check a parsed write body and, for a scoped user, set the scope in it.
 pub fn enforce(kind: BodyKind, value: &mut Value, scope: Option<&Scope>) -> Result<(), ScopeError> {
     match kind {
@@ -371,6 +350,29 @@ fn pointer(v: Option<&Value>, i: usize, field: &str) -> Result<Vec<String>, Scop
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // What `BodyJob::run` does around `enforce`, without the conversion steps.
+    /// Validate a write body and, for a scoped user, return the body with the scope enforced.
+    /// `Ok(None)` means "forward the body exactly as sent" (platform users).
+    fn apply(
+        kind: BodyKind,
+        body: &[u8],
+        scope: Option<&Scope>,
+    ) -> Result<Option<Vec<u8>>, ScopeError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ScopeError::EmptyBody);
+        }
+        let mut value: Value =
+            serde_json::from_slice(body).map_err(|e| ScopeError::InvalidJson(e.to_string()))?;
+        enforce(kind, &mut value, scope)?;
+        match scope {
+            None => Ok(None),
+            Some(_) => serde_json::to_vec(&value)
+                .map(Some)
+                .map_err(|e| ScopeError::InvalidJson(e.to_string())),
+        }
+    }
+
     use serde_json::json;
 
     fn org() -> Scope {

@@ -98,25 +98,6 @@ use crate::k8s::status::{Cause, Details, KubeError, Reason, Rejection};
 /// `apiVersion` of events.k8s.io/v1 objects.
 pub const EVENTS_V1_API_VERSION: &str = "events.k8s.io/v1";
 
-/// `(events.k8s.io/v1 name, core/v1 name)` of every top-level Event field (besides `apiVersion`,
-/// `kind` and `metadata`, which keep their names).
-pub const FIELD_RENAMES: [(&str, &str); 14] = [
-    ("action", "action"),
-    ("deprecatedCount", "count"),
-    ("deprecatedFirstTimestamp", "firstTimestamp"),
-    ("deprecatedLastTimestamp", "lastTimestamp"),
-    ("deprecatedSource", "source"),
-    ("eventTime", "eventTime"),
-    ("note", "message"),
-    ("reason", "reason"),
-    ("regarding", "involvedObject"),
-    ("related", "related"),
-    ("reportingController", "reportingComponent"),
-    ("reportingInstance", "reportingInstance"),
-    ("series", "series"),
-    ("type", "type"),
-];
-
 /// The field labels core/v1 Events support (`AddFieldLabelConversionsForEvent` in
 /// `pkg/apis/core/v1/conversion.go`): the vocabulary of the stored core shape.
 pub const CORE_EVENT_FIELD_LABELS: [&str; 13] = [

@@ -6,10 +6,10 @@ use serde_json::{Map, Value};
 use super::*;
 
 pub(super) fn v1_to_core_name(name: &str) -> Option<&'static str> {
-    FIELD_RENAMES
+    V1_TO_CORE
         .iter()
-        .find(|(v1, _)| *v1 == name)
-        .map(|(_, core)| *core)
+        .find(|(v1, _, _)| *v1 == name)
+        .map(|(_, core, _)| *core)
 }
 
 pub(super) fn version_mismatch(got: &Value) -> ConvertError {
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn merge_patch_renames_every_field() {
-        for (v1, core) in FIELD_RENAMES {
+        for (v1, core, _) in V1_TO_CORE {
             let mut p = json!({ v1: "x" });
             merge_patch_events_v1_to_core(&mut p).unwrap();
             assert_eq!(p, json!({ core: "x" }), "{v1}");
