@@ -7,7 +7,7 @@ use proxy_wasm::types::Action;
 
 use super::abi::{self, BufferType, MapType};
 use super::Shared;
-use crate::identity::{IdentitySource, SourceError};
+use crate::identity::source::{IdentitySource, SourceError};
 use crate::k8s::status::{Reason, Rejection};
 use crate::request::body::BodyJob;
 use crate::request::{self, Action as Decision};

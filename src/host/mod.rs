@@ -6,17 +6,8 @@ mod filter;
 mod metrics;
 mod root;
 
-use proxy_wasm::traits::RootContext;
-use proxy_wasm::types::LogLevel;
-
 use crate::config::Config;
 use metrics::Metrics;
-
-proxy_wasm::main! {{
-    // Refined from the host's level in on_configure; debug logs cost nothing when filtered here.
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::Root::default()) });
-}}
 
 /// What every stream of this plugin shares.
 pub struct Shared {

@@ -1,4 +1,5 @@
-//! The root context: validates the plugin configuration and defines the counters.
+//! The entry point and the root context: validates the plugin configuration and defines the
+//! counters.
 
 use std::rc::Rc;
 
@@ -10,6 +11,12 @@ use super::filter::EventsFilter;
 use super::metrics::Metrics;
 use super::Shared;
 use crate::config;
+
+proxy_wasm::main! {{
+    // Refined from the host's level in on_configure; debug logs cost nothing when filtered here.
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
 
 /// How often the linear-memory gauge is refreshed.
 const MEMORY_GAUGE_PERIOD_MS: u32 = 1000;

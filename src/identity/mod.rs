@@ -17,11 +17,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use serde::Deserialize;
 
-mod source;
-
-#[cfg(test)]
-pub(crate) use source::mock;
-pub use source::{IdentityMetadata, IdentitySource, SourceError};
+pub mod source;
 
 use crate::k8s::status::{KubeError, Reason, Rejection};
 use crate::wire::pairs;

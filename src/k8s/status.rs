@@ -178,6 +178,30 @@ impl Rejection {
         })
     }
 
+    /// `errors.NewInvalid`: `<Kind>[.<group>] "<name>" is invalid: <errors>`, one error as it
+    /// is, several deduplicated and bracketed; the causes go into `details`.
+    pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let mut seen: Vec<String> = Vec::with_capacity(causes.len());
+        for c in &causes {
+            let m = format!("{}: {}", c.field, c.message);
+            if !seen.contains(&m) {
+                seen.push(m);
+            }
+        }
+        let what = format!("{} {}", qualified_resource(group, kind), go_quote(name));
+        let message = match seen.as_slice() {
+            [] => format!("{what} is invalid"),
+            [one] => format!("{what} is invalid: {one}"),
+            many => format!("{what} is invalid: [{}]", many.join(", ")),
+        };
+        Rejection::new(Reason::Invalid, message).with_details(Details {
+            name: name.to_owned(),
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+            causes,
+        })
+    }
+
     /// kube-apiserver's refusal of an unauthorized request (`responsewriters.Forbidden`:
     /// `forbiddenMessage` wrapped in `errors.NewForbidden`), e.g.
     /// `events is forbidden: User "bob" cannot list resource "events" in API group "" in the
@@ -285,7 +309,7 @@ pub struct Forbidden<'a> {
     pub reason: &'a str,
 }
 
-/// `schema.GroupResource.String()`: `resource` or `resource.group`.
+/// `schema.GroupResource.String()` (and `GroupKind`): `resource` or `resource.group`.
 fn qualified_resource(group: &str, resource: &str) -> String {
     if group.is_empty() {
         resource.to_owned()

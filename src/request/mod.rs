@@ -17,7 +17,7 @@ pub use headers::{
 };
 
 use crate::config::Config;
-use crate::identity::{IdentityMetadata, IdentitySource};
+use crate::identity::source::{IdentityMetadata, IdentitySource};
 use crate::k8s::api::{Api, Operation};
 use crate::k8s::status::{KubeError, Reason, Rejection};
 
@@ -111,8 +111,8 @@ fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::mock::MockHost;
-    use crate::identity::SourceError;
+    use crate::identity::source::mock::MockHost;
+    use crate::identity::source::SourceError;
     use crate::wire::pairs::{decode, encode};
 
     const NS: &str = "envoy.filters.http.ext_authz";

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::*;
+use super::error::*;
+use super::object::*;
 
 /// Refuse (400) an events.k8s.io/v1 body whose fields have JSON types the Go type cannot decode,
 /// with the API server's wording, e.g. `Event in version "v1" cannot be handled as a Event: json:
@@ -161,6 +162,7 @@ pub fn apply_request_namespace(
 mod tests {
     use super::*;
     use crate::k8s::events::test_support::*;
+    use crate::k8s::status::KubeError;
     use serde_json::json;
 
     #[test]

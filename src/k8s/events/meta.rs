@@ -2,8 +2,40 @@
 
 use serde_json::{Map, Value};
 
-use super::*;
+use super::fields::*;
 use crate::k8s::names::*;
+use crate::k8s::status::Cause;
+
+/// The field errors of one object, in the order kube-apiserver reports them.
+#[derive(Default)]
+pub(super) struct Errs(pub(super) Vec<Cause>);
+
+impl Errs {
+    pub(super) fn required(&mut self, field: &str, detail: &str) {
+        self.0.push(Cause::required(field, detail));
+    }
+
+    pub(super) fn invalid(&mut self, field: &str, value: &str, detail: &str) {
+        self.0.push(Cause::invalid(field, value, detail));
+    }
+
+    pub(super) fn invalid_int(&mut self, field: &str, value: i64, detail: &str) {
+        self.0.push(Cause::invalid_int(field, value, detail));
+    }
+
+    pub(super) fn too_long(&mut self, field: &str, max: usize) {
+        self.0.push(Cause::too_long(field, max));
+    }
+}
+
+pub(super) fn str_of(v: Option<&Value>) -> &str {
+    v.and_then(Value::as_str).unwrap_or("")
+}
+
+/// A `metav1.Time`/`MicroTime` is zero when absent or `null`.
+pub(super) fn time_is_set(v: Option<&Value>) -> bool {
+    !matches!(v, None | Some(Value::Null))
+}
 
 pub(super) fn validate_object_meta(meta: Option<&Map<String, Value>>, e: &mut Errs) {
     let get = |k: &str| str_of(meta.and_then(|m| m.get(k)));

@@ -74,9 +74,9 @@
 //!   events.k8s.io creates (e.g. `Event "…" is invalid: [eventTime: Required value,
 //!   firstTimestamp: Invalid value: "": needs to be unset, ...]`).
 
-use std::collections::BTreeSet;
-
 mod decode;
+mod error;
+mod fields;
 mod meta;
 mod object;
 mod patch;
@@ -86,156 +86,9 @@ mod test_support;
 mod validation;
 
 pub use decode::*;
-use meta::*;
+pub use error::*;
+pub use fields::*;
 pub use object::*;
 pub use patch::*;
 pub use selector::*;
 pub use validation::*;
-
-use crate::k8s::names::go_quote;
-use crate::k8s::status::{Cause, Details, KubeError, Reason, Rejection};
-
-/// `apiVersion` of events.k8s.io/v1 objects.
-pub const EVENTS_V1_API_VERSION: &str = "events.k8s.io/v1";
-
-/// The field labels core/v1 Events support (`AddFieldLabelConversionsForEvent` in
-/// `pkg/apis/core/v1/conversion.go`): the vocabulary of the stored core shape.
-pub const CORE_EVENT_FIELD_LABELS: [&str; 13] = [
-    "involvedObject.kind",
-    "involvedObject.namespace",
-    "involvedObject.name",
-    "involvedObject.uid",
-    "involvedObject.apiVersion",
-    "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",
-    "reason",
-    "reportingComponent",
-    "source",
-    "type",
-    "metadata.namespace",
-    "metadata.name",
-];
-
-/// `(events.k8s.io/v1 label, core/v1 label)`: the events.k8s.io/v1 field-label conversion
-/// (`AddFieldLabelConversionsForEvent` in `pkg/apis/events/v1/conversion.go`). Any other label is
-/// refused with `field label not supported: <label>`.
-pub const EVENTS_V1_FIELD_LABELS: [(&str, &str); 13] = [
-    ("reason", "reason"),
-    ("regarding.kind", "involvedObject.kind"),
-    ("regarding.namespace", "involvedObject.namespace"),
-    ("regarding.name", "involvedObject.name"),
-    ("regarding.uid", "involvedObject.uid"),
-    ("regarding.apiVersion", "involvedObject.apiVersion"),
-    (
-        "regarding.resourceVersion",
-        "involvedObject.resourceVersion",
-    ),
-    ("regarding.fieldPath", "involvedObject.fieldPath"),
-    ("reportingController", "reportingComponent"),
-    ("source", "source"),
-    ("type", "type"),
-    ("metadata.namespace", "metadata.namespace"),
-    ("metadata.name", "metadata.name"),
-];
-
-// Limits from pkg/apis/core/validation/events.go and apimachinery.
-pub(super) const REPORTING_INSTANCE_LENGTH_LIMIT: usize = 128;
-pub(super) const ACTION_LENGTH_LIMIT: usize = 128;
-pub(super) const REASON_LENGTH_LIMIT: usize = 128;
-pub(super) const NOTE_LENGTH_LIMIT: usize = 1024;
-pub(super) const TOTAL_ANNOTATION_SIZE_LIMIT_B: usize = 256 * (1 << 10);
-pub(super) const MAX_GENERATED_NAME_LENGTH: usize = 63 - 5;
-
-/// Why a conversion, patch translation, selector translation or check refused its input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConvertError {
-    /// 400: the field selector does not parse (message as `fields.ParseSelector` words it).
-    InvalidFieldSelector(String),
-    /// 400: `field label not supported: <label>`.
-    UnsupportedFieldLabel(String),
-    /// 400: the patch document has the wrong JSON shape (not decodable by the API server).
-    InvalidPatch(String),
-    /// 422: a JSON-patch operation that cannot be applied to the events.k8s.io/v1 document (or
-    /// cannot be carried over to the core shape). kube-apiserver answers every failed JSON-patch
-    /// application with `the server rejected our request due to an error in our request`; the
-    /// detail is added as the single cause.
-    UnprocessablePatch { path: String, detail: String },
-    /// 400: the `apiVersion`/`kind` in a patch is not events.k8s.io/v1 `Event`.
-    TypeMismatch(String),
-    /// 400: a field of the wrong JSON type, as the API server's decoder reports it.
-    WrongType(String),
-    /// 400: unknown fields under `fieldValidation=Strict`.
-    UnknownFields(Vec<String>),
-    /// 400: `metadata.namespace` differs from the namespace in the URL.
-    NamespaceMismatch,
-    /// 422: validation failed.
-    Invalid { name: String, causes: Vec<Cause> },
-}
-
-pub(super) const DECODE_PREFIX: &str = "Event in version \"v1\" cannot be handled as a Event: ";
-
-impl KubeError for ConvertError {
-    fn rejection(&self) -> Rejection {
-        match self {
-            ConvertError::InvalidFieldSelector(m)
-            | ConvertError::InvalidPatch(m)
-            | ConvertError::TypeMismatch(m) => Rejection::new(Reason::BadRequest, m.clone()),
-            ConvertError::UnsupportedFieldLabel(label) => Rejection::new(
-                Reason::BadRequest,
-                format!("field label not supported: {label}"),
-            ),
-            ConvertError::UnprocessablePatch { path, detail } => Rejection::new(
-                Reason::Invalid,
-                "the server rejected our request due to an error in our request",
-            )
-            .with_details(Details {
-                causes: vec![Cause {
-                    reason: String::new(),
-                    message: detail.clone(),
-                    field: path.clone(),
-                }],
-                ..Details::default()
-            }),
-            ConvertError::WrongType(m) => {
-                Rejection::new(Reason::BadRequest, format!("{DECODE_PREFIX}{m}"))
-            }
-            ConvertError::UnknownFields(fields) => {
-                let list: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("unknown field {}", go_quote(f)))
-                    .collect();
-                Rejection::new(
-                    Reason::BadRequest,
-                    format!("{DECODE_PREFIX}strict decoding error: {}", list.join(", ")),
-                )
-            }
-            ConvertError::NamespaceMismatch => Rejection::new(
-                Reason::BadRequest,
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ),
-            ConvertError::Invalid { name, causes } => invalid_event(name, causes.clone()),
-        }
-    }
-}
-
-/// The warnings kube-apiserver adds under `fieldValidation=Warn` for the unknown fields
-/// [`events_v1_to_core`] and the patch translators return: `unknown field "<path>"`, sorted and
-/// deduplicated.
-pub fn unknown_field_warnings(fields: &[String]) -> Vec<String> {
-    let unique: BTreeSet<&String> = fields.iter().collect();
-    unique
-        .into_iter()
-        .map(|f| format!("unknown field {}", go_quote(f)))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_field_warnings_are_sorted_and_unique() {
-        let w = unknown_field_warnings(&["b".into(), "a".into(), "b".into()]);
-        assert_eq!(w, vec!["unknown field \"a\"", "unknown field \"b\""]);
-    }
-}

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::*;
+use super::fields::*;
 
 /// How a field is serialized by the Go type it ends up in.
 #[derive(Debug, Clone, Copy)]
@@ -248,6 +248,9 @@ pub(super) fn series(
 mod tests {
     use super::*;
     use crate::k8s::events::test_support::*;
+    use crate::k8s::events::*;
+    use crate::k8s::names::go_quote;
+    use crate::k8s::status::KubeError;
     use serde_json::json;
 
     #[test]

@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::*;
+use super::decode::*;
+use super::error::*;
+use super::fields::*;
+use super::object::*;
 
 pub(super) fn v1_to_core_name(name: &str) -> Option<&'static str> {
     V1_TO_CORE
@@ -360,6 +363,7 @@ pub(super) fn translate_op(
 mod tests {
     use super::*;
     use crate::k8s::events::test_support::*;
+    use crate::k8s::status::{KubeError, Reason};
     use serde_json::json;
 
     fn run_patch_cases(fixture_name: &str, f: fn(&mut Value) -> Result<Vec<String>, ConvertError>) {

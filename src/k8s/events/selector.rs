@@ -1,6 +1,7 @@
 //! Field selectors: events.k8s.io/v1 labels translated to the stored core/v1 labels.
 
-use super::*;
+use super::error::*;
+use super::fields::*;
 
 /// An events.k8s.io/v1 field selector (the decoded query value, e.g.
 /// `regarding.name=my-pod,type!=Normal`) in the stored core shape's labels
@@ -121,6 +122,7 @@ pub(super) fn check_selector_value(s: &str) -> Result<(), ConvertError> {
 mod tests {
     use super::*;
     use crate::k8s::events::test_support::*;
+    use crate::k8s::status::KubeError;
 
     #[test]
     fn field_selectors_follow_fixtures() {

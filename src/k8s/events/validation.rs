@@ -3,40 +3,11 @@
 
 use serde_json::{Map, Value};
 
-use super::*;
+use super::error::*;
+use super::fields::*;
+use super::meta::*;
 use crate::k8s::names::*;
 use crate::k8s::status::*;
-
-/// The field errors of one object, in the order kube-apiserver reports them.
-#[derive(Default)]
-pub(super) struct Errs(Vec<Cause>);
-
-impl Errs {
-    pub(super) fn required(&mut self, field: &str, detail: &str) {
-        self.0.push(Cause::required(field, detail));
-    }
-
-    pub(super) fn invalid(&mut self, field: &str, value: &str, detail: &str) {
-        self.0.push(Cause::invalid(field, value, detail));
-    }
-
-    pub(super) fn invalid_int(&mut self, field: &str, value: i64, detail: &str) {
-        self.0.push(Cause::invalid_int(field, value, detail));
-    }
-
-    pub(super) fn too_long(&mut self, field: &str, max: usize) {
-        self.0.push(Cause::too_long(field, max));
-    }
-}
-
-pub(super) fn str_of(v: Option<&Value>) -> &str {
-    v.and_then(Value::as_str).unwrap_or("")
-}
-
-/// A `metav1.Time`/`MicroTime` is zero when absent or `null`.
-pub(super) fn time_is_set(v: Option<&Value>) -> bool {
-    !matches!(v, None | Some(Value::Null))
-}
 
 /// The causes kube-apiserver reports when an events.k8s.io/v1 Event is created
 /// (`ValidateEventCreate` with request version events.k8s.io/v1), in its order, with its field
@@ -156,31 +127,6 @@ pub fn validate_events_v1_create(obj: &Map<String, Value>) -> Vec<Cause> {
     e.0
 }
 
-/// The 422 `Invalid` Status kube-apiserver answers an invalid Event with (`errors.NewInvalid`
-/// with the internal kind `Event`, group empty): message `Event "<name>" is invalid: <errors>`
-/// (one error as is, several deduplicated and bracketed), and the causes in `details`.
-pub fn invalid_event(name: &str, causes: Vec<Cause>) -> Rejection {
-    let mut seen: Vec<String> = Vec::with_capacity(causes.len());
-    for c in &causes {
-        let m = format!("{}: {}", c.field, c.message);
-        if !seen.contains(&m) {
-            seen.push(m);
-        }
-    }
-    let quoted = go_quote(name);
-    let message = match seen.as_slice() {
-        [] => format!("Event {quoted} is invalid"),
-        [one] => format!("Event {quoted} is invalid: {one}"),
-        many => format!("Event {quoted} is invalid: [{}]", many.join(", ")),
-    };
-    Rejection::new(Reason::Invalid, message).with_details(Details {
-        name: name.to_owned(),
-        group: String::new(),
-        kind: "Event".to_owned(),
-        causes,
-    })
-}
-
 /// [`validate_events_v1_create`] as a `Result`: [`ConvertError::Invalid`] when anything failed.
 pub fn check_events_v1_create(obj: &Map<String, Value>) -> Result<(), ConvertError> {
     let causes = validate_events_v1_create(obj);
@@ -200,6 +146,8 @@ pub fn check_events_v1_create(obj: &Map<String, Value>) -> Result<(), ConvertErr
 mod tests {
     use super::*;
     use crate::k8s::events::test_support::*;
+    use crate::k8s::events::*;
+    use crate::k8s::status::KubeError;
     use serde_json::json;
 
     #[test]
