@@ -251,13 +251,15 @@ fn check_value(what: &str, value: &str) -> Result<(), Rejection> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::k8s::api::Operation;
     use crate::request::scope::{PARENT_NAME_EXTRA, PARENT_TYPE_EXTRA};
     use crate::wire::pairs::decode;
 
-    fn hdrs<'a>(list: &'a [(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
+    pub(in crate::request) fn hdrs<'a>(
+        list: &'a [(&'a str, &'a str)],
+    ) -> Vec<(&'a [u8], &'a [u8])> {
         list.iter()
             .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
             .collect()
@@ -283,7 +285,8 @@ mod tests {
         }
     }
 
-    fn out_headers(f: Forward) -> Vec<(String, String)> {
+    /// The outgoing header map as strings.
+    pub(in crate::request) fn out_headers(f: Forward) -> Vec<(String, String)> {
         let buf = f.headers.finish();
         decode(&buf)
             .unwrap()

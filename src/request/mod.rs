@@ -110,18 +110,13 @@ fn forward(
 
 #[cfg(test)]
 mod tests {
+    use super::headers::tests::{hdrs, out_headers};
     use super::*;
     use crate::identity::source::mock::MockHost;
     use crate::identity::source::SourceError;
-    use crate::wire::pairs::{decode, encode};
+    use crate::wire::pairs::encode;
 
     const NS: &str = "envoy.filters.http.ext_authz";
-
-    fn hdrs<'a>(list: &'a [(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
-        list.iter()
-            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-            .collect()
-    }
 
     fn alice() -> MockHost {
         let ns = encode([(&b"user"[..], &b"alice"[..]), (b"uid", b"u1")]);
@@ -129,20 +124,10 @@ mod tests {
     }
 
     fn forwarded(plan: Plan) -> Vec<(String, String)> {
-        let Action::Forward(f) = plan.action else {
-            panic!("not forwarded: {:?}", plan.action);
-        };
-        let buf = f.headers.finish();
-        decode(&buf)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    String::from_utf8(k.to_vec()).unwrap(),
-                    String::from_utf8(v.to_vec()).unwrap(),
-                )
-            })
-            .collect()
+        match plan.action {
+            Action::Forward(f) => out_headers(f),
+            other => panic!("not forwarded: {other:?}"),
+        }
     }
 
     fn rejected(plan: &Plan) -> u16 {
