@@ -15,6 +15,9 @@
 //! # Ok(()) }
 //! ```
 
+// A bad request must never take the server down: request paths return Status errors instead.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod admin;
 mod api;
 mod certs;
