@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use crate::attributes::{EventAttributes, RESOURCE};
-use crate::filter::go_quote;
 
 /// A refusal: HTTP code, Kubernetes reason and the `Status` JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,31 +80,7 @@ pub fn unauthorized() -> Reply {
 /// `events "x" is forbidden: User "bob" cannot get resource "events" in API group "" in the
 /// namespace "default": <reason>`.
 pub fn forbidden_message(attrs: &EventAttributes, username: &str, reason: &str) -> String {
-    let mut msg = format!(
-        "User {} cannot {} resource {} in API group {}",
-        go_quote(username),
-        attrs.verb.as_str(),
-        go_quote(RESOURCE),
-        go_quote(attrs.group.as_str()),
-    );
-    match attrs.namespace.as_deref() {
-        Some(ns) if !ns.is_empty() => {
-            msg.push_str(" in the namespace ");
-            msg.push_str(&go_quote(ns));
-        }
-        _ => msg.push_str(" at the cluster scope"),
-    }
-    if !reason.is_empty() {
-        msg.push_str(": ");
-        msg.push_str(reason);
-    }
-    let qualified = attrs.qualified_resource();
-    match attrs.name.as_deref() {
-        Some(name) if !name.is_empty() => {
-            format!("{qualified} {} is forbidden: {msg}", go_quote(name))
-        }
-        _ => format!("{qualified} is forbidden: {msg}"),
-    }
+    crate::filter::forbidden_message(attrs, username, reason)
 }
 
 /// Milo denied the SubjectAccessReview: 403 with the details kube-apiserver sets.
