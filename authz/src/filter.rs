@@ -7,8 +7,8 @@
 //! this module names the filter crate, so a move of its modules is a change here alone.
 
 use activity_events_filter::k8s::api::{Api, Operation};
-use activity_events_filter::k8s::status::{Forbidden, KubeError, Rejection};
 use activity_events_filter::k8s::parent;
+use activity_events_filter::k8s::status::{Forbidden, KubeError, Rejection};
 use activity_events_filter::request::{route, scope};
 
 use crate::attributes::{ApiGroup, EventAttributes, ParentContext, Verb};
@@ -77,6 +77,22 @@ fn parent_context(p: parent::Parent) -> ParentContext {
         api_group: p.kind.api_group(),
         name: p.name,
     }
+}
+
+/// kube-apiserver's forbidden wording for a denied event request, built by the filter crate's
+/// one constructor of Kubernetes Status messages.
+pub fn forbidden_message(attrs: &EventAttributes, username: &str, reason: &str) -> String {
+    Rejection::forbidden(&Forbidden {
+        user: username,
+        verb: attrs.verb.as_str(),
+        group: attrs.group.as_str(),
+        resource: crate::attributes::RESOURCE,
+        subresource: "",
+        namespace: attrs.namespace.as_deref(),
+        name: attrs.name.as_deref().unwrap_or_default(),
+        reason,
+    })
+    .message
 }
 
 #[cfg(test)]
@@ -218,20 +234,4 @@ mod tests {
         };
         scope::check_parent(&read, r.parent.as_ref()).unwrap();
     }
-}
-
-/// kube-apiserver's forbidden wording for a denied event request, built by the filter crate's
-/// one constructor of Kubernetes Status messages.
-pub fn forbidden_message(attrs: &EventAttributes, username: &str, reason: &str) -> String {
-    Rejection::forbidden(&Forbidden {
-        user: username,
-        verb: attrs.verb.as_str(),
-        group: attrs.group.as_str(),
-        resource: crate::attributes::RESOURCE,
-        subresource: "",
-        namespace: attrs.namespace.as_deref(),
-        name: attrs.name.as_deref().unwrap_or_default(),
-        reason,
-    })
-    .message
 }
