@@ -77,8 +77,8 @@ fn no_metadata_namespace_is_401_unauthorized() {
     vm.expect_counter("activity_events.rejections.unauthorized", 1);
     s.expect_calls(&[
         "proxy_get_header_map_pairs(request_headers)",
-        "proxy_increment_metric(activity_events.requests.core_v1.get, 1)",
         &format!("proxy_get_property(metadata/filter_metadata/{NS}) -> NotFound"),
+        "proxy_increment_metric(activity_events.requests.core_v1.get, 1)",
         "proxy_increment_metric(activity_events.rejections.unauthorized, 1)",
         "proxy_send_local_response(401, activity_events_unauthorized)",
     ]);
@@ -116,13 +116,13 @@ fn an_unserializable_namespace_falls_back_to_one_read_per_field() {
     let ns = format!("proxy_get_property(metadata/filter_metadata/{NS}");
     s.expect_calls(&[
         "proxy_get_header_map_pairs(request_headers)",
-        "proxy_increment_metric(activity_events.requests.core_v1.get, 1)",
         &format!("{ns}) -> SerializationFailure"),
         &format!("{ns}/userinfo) -> NotFound"),
         &format!("{ns}/user)"),
         &format!("{ns}/uid)"),
         &format!("{ns}/groups)"),
         &format!("{ns}/extra)"),
+        "proxy_increment_metric(activity_events.requests.core_v1.get, 1)",
         "proxy_set_header_map_pairs(request_headers, 14 pairs)",
     ]);
     assert_eq!(identity_headers(&s), org_headers());

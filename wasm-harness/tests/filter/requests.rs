@@ -93,9 +93,9 @@ fn an_event_get_reads_headers_and_metadata_once_and_writes_the_headers_once() {
     s.expect_no_local_reply();
     s.expect_calls(&[
         "proxy_get_header_map_pairs(request_headers)",
+        &format!("proxy_get_property(metadata/filter_metadata/{NS})"),
         "proxy_increment_metric(activity_events.requests.core_v1.get, 1)",
         "proxy_increment_metric(activity_events.spoofed_headers_removed, 1)",
-        &format!("proxy_get_property(metadata/filter_metadata/{NS})"),
         "proxy_set_header_map_pairs(request_headers, 14 pairs)",
     ]);
     let upstream = s.upstream_headers();
@@ -275,8 +275,8 @@ fn the_readme_example() {
     );
     s.expect_calls(&[
         "proxy_get_header_map_pairs(request_headers)",
-        "proxy_increment_metric(activity_events.requests.core_v1.list, 1)",
         "proxy_get_property(metadata/filter_metadata/envoy.filters.http.ext_authz)",
+        "proxy_increment_metric(activity_events.requests.core_v1.list, 1)",
         "proxy_set_header_map_pairs(request_headers, 4 pairs)",
     ]);
     assert_eq!(
