@@ -194,14 +194,18 @@ fn sandbox_config_validates_and_docker_compose_file_is_valid() -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("envoyproxy/envoy:v1.40.0"), "{text}");
-    // The image can be overridden.
+    // The images scripts/images.sh builds, never pulled, published on loopback only.
+    assert!(text.contains("image: activity-events-envoy:dev"), "{text}");
+    assert!(text.contains("image: activity-standin:dev"), "{text}");
+    assert!(!text.contains("pull_policy: always"), "{text}");
+    assert!(text.contains("- 127.0.0.1:6443:6443/tcp"), "{text}");
+    // The tag can be chosen (the compose test uses its own).
     let out = std::process::Command::new(tools::tools_bin()?.join("docker-compose"))
         .arg("-f")
         .arg(root.join("docker-compose.yaml"))
         .arg("config")
-        .env("ENVOY_IMAGE", "example.com/envoy:custom")
+        .env("IMAGE_TAG", "custom")
         .output()?;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("example.com/envoy:custom"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("activity-events-envoy:custom"));
     Ok(())
 }
