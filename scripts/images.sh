@@ -84,6 +84,14 @@ copy_with_libs() {
   done
 }
 
+# Run from a test (cargo test), the package variables of the test leak in; build scripts that
+# watch them (ring watches CARGO_MANIFEST_DIR) would then rebuild everything each time.
+for var in $(compgen -e); do
+  case "$var" in
+    CARGO_MANIFEST_*|CARGO_PKG_*|CARGO_BIN_*|CARGO_CRATE_*|CARGO_PRIMARY_*|CARGO_TARGET_TMPDIR) unset "$var" ;;
+  esac
+done
+
 say "building the filter (wasm32-wasip1) and the release binaries"
 cargo build --quiet --release --target wasm32-wasip1 -p activity-events-filter
 WASM="$TARGET/wasm32-wasip1/release/activity_events_filter.wasm"
