@@ -99,7 +99,7 @@ FILTER_CONFIG="$(cat <<JSON | tr -d '\n'
 JSON
 )"
 
-say "rendering envoy/sandbox.yaml into $RUN_DIR/envoy.yaml"
+say "rendering envoy/sandbox-jwt.yaml into $RUN_DIR/envoy.yaml"
 export R_LISTEN_ADDRESS=127.0.0.1 R_LISTEN_PORT="$PORT" R_FRONT_CERT="$RUN_DIR/certs/front/server.pem" \
   R_FRONT_KEY="$RUN_DIR/certs/front/server-key.pem" R_JWKS="$RUN_DIR/tokens/jwks.json" \
   R_WASM="$WASM" R_FILTER_CONFIG="$FILTER_CONFIG" R_ACTIVITY_HOST="$ACTIVITY_HOST" \
@@ -107,7 +107,7 @@ export R_LISTEN_ADDRESS=127.0.0.1 R_LISTEN_PORT="$PORT" R_FRONT_CERT="$RUN_DIR/c
   R_CLIENT_CERT="$CLIENT_CERT" R_CLIENT_KEY="$CLIENT_KEY" R_REQUEST_TIMEOUT="$REQUEST_TIMEOUT" \
   R_PER_TRY_TIMEOUT="$PER_TRY_TIMEOUT" R_DISCOVERY_DIR="$ROOT/envoy/discovery"
 perl -pe 's/\{\{(\w+)\}\}/exists $ENV{"R_$1"} ? $ENV{"R_$1"} : die "unfilled placeholder $1\n"/ge' \
-  envoy/sandbox.yaml >"$RUN_DIR/envoy.yaml"
+  envoy/sandbox-jwt.yaml >"$RUN_DIR/envoy.yaml"
 
 say "starting Envoy on https://localhost:$PORT"
 rm -f "$RUN_DIR/envoy-admin"

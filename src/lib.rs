@@ -16,6 +16,7 @@
 pub mod body;
 pub mod config;
 pub mod convert;
+pub mod discovery;
 pub mod escape;
 pub mod identity;
 pub mod media;

@@ -1,5 +1,5 @@
 //! The local sandbox as the tests use it: the Activity stand-in (in process), a real Envoy with
-//! the built filter and `jwt_authn` (envoy/sandbox.yaml), minted tokens for the three sandbox
+//! the built filter and `jwt_authn` (envoy/sandbox-jwt.yaml), minted tokens for the three sandbox
 //! users, and a kubeconfig with a context per user for the real kubectl.
 
 use std::path::{Path, PathBuf};
@@ -79,7 +79,7 @@ impl Sandbox {
         let standin = activity_standin::start(config).await?;
 
         let rendered = render(
-            &template("sandbox.yaml")?,
+            &template("sandbox-jwt.yaml")?,
             &[
                 ("LISTEN_ADDRESS", "127.0.0.1".into()),
                 ("LISTEN_PORT", "0".into()),

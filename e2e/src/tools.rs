@@ -29,7 +29,15 @@ pub fn tools_bin() -> Result<PathBuf> {
     DONE.get_or_init(|| {
         let root = repo_root();
         let bin = root.join(".tools/bin");
-        if !(bin.join("envoy").exists() && bin.join("kubectl").exists()) {
+        let provisioned = [
+            "envoy",
+            "kubectl",
+            "kubernetes-validate",
+            "check-jsonschema",
+        ]
+        .iter()
+        .all(|tool| bin.join(tool).exists());
+        if !provisioned {
             run(
                 Command::new("bash").arg(root.join("scripts/tools.sh")),
                 "scripts/tools.sh",
@@ -48,6 +56,16 @@ pub fn envoy_bin() -> Result<PathBuf> {
 
 pub fn kubectl_bin() -> Result<PathBuf> {
     Ok(tools_bin()?.join("kubectl"))
+}
+
+/// Validates built-in Kubernetes kinds against the schemas of the Kubernetes release it ships.
+pub fn kubernetes_validate_bin() -> Result<PathBuf> {
+    Ok(tools_bin()?.join("kubernetes-validate"))
+}
+
+/// Validates JSON or YAML documents against a JSON Schema.
+pub fn check_jsonschema_bin() -> Result<PathBuf> {
+    Ok(tools_bin()?.join("check-jsonschema"))
 }
 
 /// Build the filter for wasm32-wasip1 (release) once per test process and return its path.

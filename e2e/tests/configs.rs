@@ -116,13 +116,13 @@ fn compose_values() -> Vec<(&'static str, String)> {
     ]
 }
 
-const COMPOSE_HEADER: &str = "# GENERATED from envoy/sandbox.yaml for docker-compose.yaml; do not edit.\n# Regenerate: UPDATE_COMPOSE=1 cargo test -p activity-e2e --test configs compose\n";
+const COMPOSE_HEADER: &str = "# GENERATED from envoy/sandbox-jwt.yaml for docker-compose.yaml; do not edit.\n# Regenerate: UPDATE_COMPOSE=1 cargo test -p activity-e2e --test configs compose\n";
 
 #[test]
 fn compose_envoy_config_is_the_rendered_sandbox_and_validates() -> Result<()> {
     let rendered = format!(
         "{COMPOSE_HEADER}{}",
-        render(&template("sandbox.yaml")?, &compose_values())?
+        render(&template("sandbox-jwt.yaml")?, &compose_values())?
     );
     let path = tools::repo_root().join("envoy/compose.yaml");
     if std::env::var_os("UPDATE_COMPOSE").is_some() {

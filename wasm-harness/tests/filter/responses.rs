@@ -1,0 +1,311 @@
+//! Responses from Activity, brought back into the API the client asked for, chunk by chunk.
+
+use std::io::Write;
+
+use activity_wasm_harness::{status, Action, Fault, Stream, Vm};
+
+use crate::common::*;
+
+const GET: &str = "/api/v1/namespaces/default/events/e1";
+const GET_V1: &str = "/apis/events.k8s.io/v1/namespaces/default/events/e1";
+
+fn get(vm: &Vm, path: &str) -> Stream {
+    let mut s = stream_as(vm, org_user());
+    s.request_headers(&request("GET", path), true);
+    s.expect_no_local_reply();
+    s
+}
+
+/// Activity's response in the given chunks; every chunk must pass straight on.
+fn respond(s: &mut Stream, status: &str, content_type: &str, len: Option<usize>, parts: &[&[u8]]) {
+    let len = len.map(|n| n.to_string());
+    let mut headers = vec![(":status", status), ("content-type", content_type)];
+    if let Some(len) = &len {
+        headers.push(("content-length", len));
+    }
+    assert_eq!(s.response_headers(&headers, false), Action::Continue);
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        assert_eq!(s.response_body(part, last), Action::Continue, "chunk {i}");
+    }
+}
+
+#[test]
+fn a_core_event_is_rewritten_to_v1_whatever_the_chunking() {
+    let vm = Vm::filter(None);
+    let body = fixture("responses/event.json");
+    let mut expected = json(&body);
+    expected["apiVersion"] = "v1".into();
+    let at = body
+        .windows(ACTIVITY_API_VERSION.len())
+        .position(|w| w == ACTIVITY_API_VERSION.as_bytes())
+        .unwrap();
+    // Every split point around and inside the apiVersion value, and a few elsewhere.
+    let cuts: Vec<usize> = (at - 16..at + ACTIVITY_API_VERSION.len() + 4)
+        .chain([1, body.len() / 2, body.len() - 1])
+        .collect();
+    for cut in cuts {
+        let mut s = get(&vm, GET);
+        respond(
+            &mut s,
+            "200",
+            "application/json",
+            Some(body.len()),
+            &chunks(&body, &[cut]),
+        );
+        let out = s.client_body();
+        assert_eq!(json(&out), expected, "split at {cut}");
+        // Padded in place: the length Envoy already sent stays right.
+        assert_eq!(out.len(), body.len(), "split at {cut}");
+        assert_eq!(
+            s.client_header("content-length"),
+            Some(body.len().to_string())
+        );
+        s.finish();
+    }
+}
+
+#[test]
+fn a_core_event_costs_three_host_calls_per_response() {
+    let vm = Vm::filter(None);
+    let body = fixture("responses/event.json");
+    let mut s = get(&vm, GET);
+    let before = s.calls().len();
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        Some(body.len()),
+        &[&body],
+    );
+    let n = body.len();
+    assert_eq!(
+        s.calls()[before..],
+        [
+            "proxy_get_header_map_pairs(response_headers)".to_owned(),
+            "proxy_get_buffer_bytes(response_body, 0, 65536)".to_owned(),
+            format!("proxy_set_buffer_bytes(response_body, 0, {n}, {n} bytes)"),
+        ]
+    );
+}
+
+#[test]
+fn a_core_list_gets_every_item_rewritten() {
+    let vm = Vm::filter(None);
+    let body = fixture("responses/event-list.json");
+    let mut s = get(&vm, "/api/v1/namespaces/default/events");
+    let cuts: Vec<usize> = (1..8).map(|i| i * body.len() / 8).collect();
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        None,
+        &chunks(&body, &cuts),
+    );
+    let list = s.client_json();
+    assert_eq!(list["apiVersion"], "v1");
+    assert_eq!(list["kind"], "EventList");
+    let items = list["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for item in items {
+        assert!(item.get("apiVersion").is_none_or(|v| v == "v1"), "{item}");
+    }
+}
+
+#[test]
+fn an_events_v1_get_is_converted_and_re_framed() {
+    let vm = Vm::filter(None);
+    let body = fixture("responses/event.json");
+    let core = json(&body);
+    let mut s = get(&vm, GET_V1);
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        Some(body.len()),
+        &chunks(&body, &[100, 700]),
+    );
+    // The converted object has another length: content-length is gone, Envoy re-frames.
+    assert_eq!(s.client_header("content-length"), None);
+    let ev = s.client_json();
+    assert_eq!(ev["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(ev["kind"], "Event");
+    assert_eq!(ev["regarding"], core["involvedObject"]);
+    assert_eq!(ev["note"], core["message"]);
+    assert_eq!(ev["deprecatedSource"], core["source"]);
+    assert_eq!(ev["deprecatedCount"], core["count"]);
+    assert_eq!(ev["reportingController"], core["reportingComponent"]);
+    assert!(
+        ev.get("involvedObject").is_none() && ev.get("message").is_none(),
+        "{ev}"
+    );
+}
+
+#[test]
+fn a_watch_streams_each_chunk_as_it_comes() {
+    let vm = Vm::filter(None);
+    let body = fixture("responses/watch.jsonl");
+    let mut s = get(&vm, "/api/v1/namespaces/default/events?watch=true");
+    assert_eq!(
+        s.response_headers(
+            &[(":status", "200"), ("content-type", "application/json")],
+            false
+        ),
+        Action::Continue
+    );
+    let mut released = 0;
+    for (i, part) in body.chunks(97).enumerate() {
+        let last = (i + 1) * 97 >= body.len();
+        assert_eq!(s.response_body(part, last), Action::Continue);
+        let now = s.client_body().len();
+        // Never held back beyond a short string: the client keeps receiving.
+        assert!(
+            now + 64 >= (i + 1) * 97 || last,
+            "chunk {i}: {now} bytes out"
+        );
+        assert!(now >= released);
+        released = now;
+    }
+    let out = String::from_utf8(s.client_body()).unwrap();
+    let events: Vec<serde_json::Value> = out.lines().map(|l| json(l.as_bytes())).collect();
+    assert_eq!(
+        events.len(),
+        body.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+    );
+    for e in &events {
+        assert!(
+            e["object"].get("apiVersion").is_none_or(|v| v == "v1"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_not_found_status_names_the_clients_resource() {
+    let vm = Vm::filter(None);
+    let body = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"events.activity.miloapis.com \"e1\" not found","reason":"NotFound","details":{"name":"e1","group":"activity.miloapis.com","kind":"events"},"code":404}"#;
+    for (path, message) in [
+        (GET, "events \"e1\" not found"),
+        (GET_V1, "events.events.k8s.io \"e1\" not found"),
+    ] {
+        let mut s = get(&vm, path);
+        respond(
+            &mut s,
+            "404",
+            "application/json",
+            Some(body.len()),
+            &[&body[..50], &body[50..]],
+        );
+        let status = s.client_json();
+        assert_eq!(status["message"], message);
+        assert_eq!(status["code"], 404);
+    }
+}
+
+fn untouched(content_type: &str, encoding: Option<&str>, body: &[u8]) {
+    let vm = Vm::filter(None);
+    let mut s = get(&vm, GET);
+    let before = s.calls().len();
+    let mut headers = vec![(":status", "200"), ("content-type", content_type)];
+    if let Some(e) = encoding {
+        headers.push(("content-encoding", e));
+    }
+    s.response_headers(&headers, false);
+    s.response_body(&body[..body.len() / 2], false);
+    s.response_body(&body[body.len() / 2..], true);
+    assert_eq!(s.client_body(), body, "{content_type} {encoding:?}");
+    // One look at the headers, then nothing: the body is not even read.
+    assert_eq!(
+        s.calls()[before..],
+        ["proxy_get_header_map_pairs(response_headers)"]
+    );
+}
+
+#[test]
+fn gzip_and_other_media_types_are_left_alone() {
+    let json = fixture("responses/event.json");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&json).unwrap();
+    untouched("application/json", Some("gzip"), &gz.finish().unwrap());
+    untouched(
+        "application/vnd.kubernetes.protobuf",
+        None,
+        b"k8s\0\x0a\x0fbinary",
+    );
+    untouched("text/plain", None, b"activity.miloapis.com/v1alpha1");
+}
+
+#[test]
+fn a_host_refusing_the_rewritten_body_gets_the_stream_reset_not_a_trap() {
+    let vm = Vm::filter(None);
+    vm.inject(Fault::new("proxy_set_buffer_bytes", status::BAD_ARGUMENT).matching("response_body"));
+    let body = fixture("responses/event.json");
+    let mut s = get(&vm, GET);
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        Some(body.len()),
+        &[&body[..300]],
+    );
+    assert_eq!(s.closed(), ["response"]);
+    assert!(s.ended());
+    assert!(!vm.has_failed());
+    s.finish();
+    // The VM goes on serving.
+    vm.clear_faults();
+    let mut s = get(&vm, GET);
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        Some(body.len()),
+        &[&body],
+    );
+    assert_eq!(s.client_json()["apiVersion"], "v1");
+}
+
+#[test]
+fn an_unreadable_response_body_ends_the_response() {
+    let vm = Vm::filter(None);
+    vm.inject(
+        Fault::new("proxy_get_buffer_bytes", status::INTERNAL_FAILURE).matching("response_body"),
+    );
+    let body = fixture("responses/event.json");
+    let mut s = get(&vm, GET);
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        Some(body.len()),
+        &[&body],
+    );
+    assert_eq!(s.closed(), ["response"]);
+}
+
+#[test]
+fn an_events_v1_object_over_the_limit_ends_the_watch_with_an_error_event() {
+    let vm = Vm::filter(Some(r#"{"max_response_object_bytes": 256}"#));
+    let body = fixture("responses/watch.jsonl");
+    let mut s = get(
+        &vm,
+        "/apis/events.k8s.io/v1/namespaces/default/events?watch=true",
+    );
+    s.response_headers(
+        &[(":status", "200"), ("content-type", "application/json")],
+        false,
+    );
+    s.response_body(&body[..400], false);
+    let out = String::from_utf8(s.client_body()).unwrap();
+    let last = json(out.lines().last().unwrap().as_bytes());
+    assert_eq!(last["type"], "ERROR", "{out}");
+    assert_eq!(last["object"]["kind"], "Status");
+    vm.expect_counter("activity_events.responses_aborted", 1);
+    // The rest of the stream is dropped, and the stream reset.
+    if !s.ended() {
+        s.response_body(&body[400..], false);
+    }
+    assert_eq!(s.closed(), ["response"]);
+}
