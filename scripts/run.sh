@@ -15,6 +15,15 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+# --- compose: `scripts/run.sh --compose` ------------------------------------------------------
+# The same topology in Docker containers (docker-compose.yaml, FROM-scratch images built here),
+# until Ctrl-C, which removes them. PORT (default 6443) and RUN_DIR (default .run/compose) apply.
+if [ "${1:-}" = "--compose" ]; then
+  exec "$ROOT/scripts/compose.sh" run
+fi
+# --- end compose -----------------------------------------------------------------------------
+
 RUN_DIR="${RUN_DIR:-$ROOT/.run}"
 PORT="${PORT:-6443}"
 REQUEST_TIMEOUT="${REQUEST_TIMEOUT:-30s}"
