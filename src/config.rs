@@ -18,6 +18,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Bodies are buffered in the VM's linear memory; keep a hard ceiling.
 pub const MAX_BODY_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 
+/// Where the events.k8s.io/v1 OpenAPI v3 document is served (by Envoy, from
+/// `envoy/discovery/`); the hash is the document's SHA-512, as kube-apiserver's index carries it.
+pub const DEFAULT_EVENTS_OPENAPI_V3_URL: &str = "/openapi/v3/apis/events.k8s.io/v1?hash=F1C7332ACECB5A4EBF683BFE18C1C7778600939A000EB0BE1BE8754F828FFADA0564097D66EE6607DC697196BAF2338B6F1A88244DCA31D62FFA57062C67C84B";
+
 /// The standard-paths prefix: each API keeps its own path and nothing is converted.
 pub const STANDARD_PREFIX: &str = "/api/v1";
 
@@ -35,6 +39,8 @@ pub struct Config {
     /// Largest single object held back to convert a response (an object, a list item, one
     /// watch event).
     pub max_response_object_bytes: usize,
+    /// `serverRelativeURL` of the events.k8s.io/v1 document added to Milo's OpenAPI v3 index.
+    pub events_openapi_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +72,7 @@ impl Default for Config {
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_response_object_bytes: DEFAULT_MAX_BODY_BYTES,
+            events_openapi_url: DEFAULT_EVENTS_OPENAPI_V3_URL.to_owned(),
         }
     }
 }
@@ -116,6 +123,7 @@ struct RawConfig {
     forward_extras: Option<Vec<String>>,
     max_body_bytes: Option<u64>,
     max_response_object_bytes: Option<u64>,
+    events_openapi_v3_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +233,14 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
     }
     if let Some(max) = raw.max_body_bytes {
         config.max_body_bytes = byte_limit("max_body_bytes", max)?;
+    }
+    if let Some(url) = raw.events_openapi_v3_url {
+        if !url.starts_with('/') || url.chars().any(|c| c.is_control() || c == '"') {
+            return Err(ConfigError(format!(
+                "events_openapi_v3_url '{url}' must be a server-relative URL"
+            )));
+        }
+        config.events_openapi_url = url;
     }
     if let Some(max) = raw.max_response_object_bytes {
         config.max_response_object_bytes = byte_limit("max_response_object_bytes", max)?;

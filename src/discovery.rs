@@ -41,6 +41,32 @@ pub fn classify<S: AsRef<str>>(method: &str, segs: &[S]) -> Option<DiscoveryDoc>
     }
 }
 
+/// The document a request path (with query) fetches, control-plane prefix included. Discovery
+/// paths are plain; an escaped one is left to Milo as it is.
+pub fn for_request(method: &str, raw_path: &str) -> Option<DiscoveryDoc> {
+    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
+    if path.contains('%') {
+        return None;
+    }
+    let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let stripped = crate::parent::strip(&segs);
+    if stripped.invalid.is_some() {
+        return None;
+    }
+    classify(method, segs.get(stripped.rest..)?)
+}
+
+/// Whether a response with these headers can be completed: uncompressed JSON.
+pub fn completes(content_type: Option<&str>, content_encoding: Option<&str>) -> bool {
+    let identity = content_encoding.is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
+    identity
+        && content_type.is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+        })
+}
+
 /// Complete a discovery response body. `Ok(None)`: the document already lists the group, or
 /// is not one this knows (left as it is). `openapi_url` is the `serverRelativeURL` of the
 /// group's OpenAPI v3 document.
@@ -142,6 +168,44 @@ mod tests {
         assert_eq!(classify("GET", &["apis", "events.k8s.io"]), None);
         assert_eq!(classify("GET", &["api"]), None);
         assert_eq!(classify::<&str>("GET", &[]), None);
+    }
+
+    #[test]
+    fn requests_at_the_root_and_under_every_control_plane() {
+        for p in [
+            "/apis",
+            "/apis?timeout=32s",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane/apis",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/projects/web-app/control-plane/apis",
+            "/projects/web-app/control-plane/apis",
+            "/apis/iam.miloapis.com/v1alpha1/users/u1/control-plane/apis",
+        ] {
+            assert_eq!(for_request("GET", p), Some(DiscoveryDoc::Groups), "{p}");
+        }
+        assert_eq!(
+            for_request("GET", "/projects/p/control-plane/openapi/v3"),
+            Some(DiscoveryDoc::OpenApiV3Index)
+        );
+        for p in [
+            "/api",
+            "/apis/events.k8s.io",
+            "/%61pis",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/BAD_/control-plane/apis",
+            "",
+        ] {
+            assert_eq!(for_request("GET", p), None, "{p}");
+        }
+        assert!(completes(Some("application/json"), None));
+        assert!(completes(
+            Some("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+            Some("identity")
+        ));
+        assert!(!completes(Some("application/json"), Some("gzip")));
+        assert!(!completes(
+            Some("application/vnd.kubernetes.protobuf"),
+            None
+        ));
+        assert!(!completes(None, None));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use crate::body::BodyJob;
 use crate::config::Config;
+use crate::discovery::{self, DiscoveryDoc};
 use crate::identity::UserInfo;
 use crate::media::{body_kind, json_accept, BodyKind};
 use crate::pairs::PairsBuilder;
@@ -27,6 +28,8 @@ pub enum Inspection {
     /// `X-Remote-*` headers (usually none).
     PassThrough {
         strip: Vec<Vec<u8>>,
+        /// A discovery document the response must be completed with events.k8s.io.
+        discovery: Option<DiscoveryDoc>,
     },
     Event(EventRequest),
 }
@@ -91,7 +94,8 @@ pub fn inspect(config: &Config, headers: &Headers<'_>) -> Result<Inspection, Rej
                 .filter(|(k, _)| is_spoofable(k))
                 .map(|(k, _)| k.to_vec())
                 .collect();
-            return Ok(Inspection::PassThrough { strip });
+            let discovery = discovery::for_request(method, path);
+            return Ok(Inspection::PassThrough { strip, discovery });
         }
         Classification::Event(route) => route,
     };
@@ -429,13 +433,28 @@ mod tests {
                     b"X-Remote-User".to_vec(),
                     b"x-remote-extra-foo".to_vec(),
                     b"X-Activity-Events-Route".to_vec()
-                ]
+                ],
+                discovery: None,
             }
         );
         let h = hdrs(&[(":method", "GET"), (":path", "/version")]);
         assert_eq!(
             inspect(&c, &h).unwrap(),
-            Inspection::PassThrough { strip: vec![] }
+            Inspection::PassThrough {
+                strip: vec![],
+                discovery: None,
+            }
+        );
+        let h = hdrs(&[
+            (":method", "GET"),
+            (":path", "/projects/web-app/control-plane/apis"),
+        ]);
+        assert_eq!(
+            inspect(&c, &h).unwrap(),
+            Inspection::PassThrough {
+                strip: vec![],
+                discovery: Some(DiscoveryDoc::Groups),
+            }
         );
     }
 

@@ -8,6 +8,7 @@ use proxy_wasm::types::Action;
 use super::abi::{self, BufferType, MapType};
 use super::root::Shared;
 use crate::body::BodyJob;
+use crate::discovery::{self, DiscoveryDoc};
 use crate::identity::{self, IdentityError, IdentityFields, UserInfo};
 use crate::pairs;
 use crate::request::{forward_headers, inspect, Inspection};
@@ -35,6 +36,8 @@ pub struct EventsFilter {
     rewriter: Option<ResponseRewriter>,
     /// The response could not be rewritten further; the rest of it is dropped.
     aborted: bool,
+    /// A discovery document to complete with events.k8s.io once its body is whole.
+    discovery: Option<DiscoveryDoc>,
 }
 
 impl EventsFilter {
@@ -45,6 +48,7 @@ impl EventsFilter {
             response: None,
             rewriter: None,
             aborted: false,
+            discovery: None,
         }
     }
 
@@ -91,7 +95,7 @@ impl EventsFilter {
             return self.internal("the request headers could not be decoded");
         };
         let request = match inspect(&shared.config, &headers) {
-            Ok(Inspection::PassThrough { strip }) => {
+            Ok(Inspection::PassThrough { strip, discovery }) => {
                 for name in &strip {
                     if abi::remove_header(MapType::RequestHeaders, name).is_err() {
                         return self.internal("a spoofed identity header could not be removed");
@@ -103,6 +107,13 @@ impl EventsFilter {
                         "activity-events: removed {} client-sent X-Remote-* headers",
                         strip.len()
                     );
+                }
+                // The document is completed as JSON: ask for it uncompressed (the compressor
+                // before this filter compresses the result for clients that want it).
+                if discovery.is_some()
+                    && abi::remove_header(MapType::RequestHeaders, b"accept-encoding").is_ok()
+                {
+                    self.discovery = discovery;
                 }
                 return Action::Continue;
             }
@@ -153,6 +164,9 @@ impl EventsFilter {
     }
 
     fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
+        if self.discovery.is_some() {
+            return self.on_discovery_headers(end_of_stream);
+        }
         let Some(plan) = &self.response else {
             return Action::Continue;
         };
@@ -198,7 +212,61 @@ impl EventsFilter {
         Action::Continue
     }
 
+    /// Discovery responses are small: held until whole, then completed (see `discovery`).
+    fn on_discovery_headers(&mut self, end_of_stream: bool) -> Action {
+        let raw = abi::get_header_pairs(MapType::ResponseHeaders).ok();
+        let headers = raw.as_deref().and_then(|r| pairs::decode(r).ok());
+        let find = |name: &[u8]| {
+            headers.as_ref().and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            })
+        };
+        let ok = find(b":status") == Some("200");
+        if end_of_stream
+            || !ok
+            || !discovery::completes(find(b"content-type"), find(b"content-encoding"))
+            || abi::remove_header(MapType::ResponseHeaders, b"content-length").is_err()
+        {
+            self.discovery = None;
+        }
+        Action::Continue
+    }
+
+    fn on_discovery_body(&mut self, doc: DiscoveryDoc, body_size: usize, end: bool) -> Action {
+        let limit = self
+            .shared
+            .as_ref()
+            .map_or(0, |s| s.config.max_response_object_bytes);
+        if body_size > limit {
+            // Too large to hold: it goes on as Milo sent it.
+            self.discovery = None;
+            return Action::Continue;
+        }
+        if !end {
+            return Action::Pause;
+        }
+        self.discovery = None;
+        let Ok(body) = abi::get_buffer(BufferType::ResponseBody, 0, body_size) else {
+            return Action::Continue;
+        };
+        let url = self
+            .shared
+            .as_ref()
+            .map_or("", |s| s.config.events_openapi_url.as_str());
+        if let Some(done) = discovery::complete(doc, &body, url) {
+            if abi::set_buffer(BufferType::ResponseBody, 0, body_size, &done).is_err() {
+                log::warn!("activity-events: cannot complete a discovery response");
+            }
+        }
+        Action::Continue
+    }
+
     fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(doc) = self.discovery {
+            return self.on_discovery_body(doc, body_size, end_of_stream);
+        }
         let Some(rewriter) = self.rewriter.as_mut() else {
             return Action::Continue;
         };

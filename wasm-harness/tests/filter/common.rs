@@ -64,6 +64,23 @@ pub fn userinfo(json: &str, url_safe_unpadded: bool) -> Value {
 }
 
 /// A stream whose authn step put `user` into the default namespace.
+/// A user Milo put into the control plane `kind`/`name` (the authorizer's extras).
+pub fn user_in(kind: &str, name: &str, group: &str) -> Value {
+    Value::object([
+        ("user", Value::from("alice@acme.example")),
+        ("uid", Value::from("u-1")),
+        ("groups", Value::list(["system:authenticated"])),
+        (
+            "extra",
+            Value::object([
+                (PARENT_TYPE, Value::list([kind])),
+                (PARENT_NAME, Value::list([name])),
+                (PARENT_API_GROUP, Value::list([group])),
+            ]),
+        ),
+    ])
+}
+
 pub fn stream_as(vm: &Vm, user: Value) -> Stream {
     let mut s = vm.stream();
     s.set_metadata(NS, user);

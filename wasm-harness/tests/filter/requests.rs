@@ -196,7 +196,12 @@ fn the_routing_table_holds_through_the_wasm() {
         } else {
             request(method, path)
         };
-        let mut s = stream_as(&vm, org_user());
+        // A row under a tenant's control plane is made by a user Milo put in that context.
+        let user = match control_plane_of(path) {
+            Some((kind, name, group)) => user_in(kind, &name, group),
+            None => org_user(),
+        };
+        let mut s = stream_as(&vm, user);
         s.request_headers(&headers, !writes);
         match expected {
             "pass" => {
@@ -288,4 +293,31 @@ fn the_readme_example() {
     );
     assert_eq!(s.client_json()["apiVersion"], "v1");
     s.finish();
+}
+
+/// The Milo control plane a fixture path addresses (kind, id, API group), read the simple way:
+/// a project segment anywhere wins over a leading organization or user prefix.
+fn control_plane_of(path: &str) -> Option<(&'static str, String, &'static str)> {
+    let path = path.split('?').next().unwrap_or(path);
+    let segs: Vec<&str> = path.split('/').collect();
+    for w in segs.windows(3) {
+        if w[0] == "projects" && w[2] == "control-plane" {
+            return Some(("Project", w[1].to_owned(), "resourcemanager.miloapis.com"));
+        }
+    }
+    let org = "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/";
+    let user = "/apis/iam.miloapis.com/v1alpha1/users/";
+    for (prefix, kind, group) in [
+        (org, "Organization", "resourcemanager.miloapis.com"),
+        (user, "User", "iam.miloapis.com"),
+    ] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if let Some((id, tail)) = rest.split_once('/') {
+                if tail == "control-plane" || tail.starts_with("control-plane/") {
+                    return Some((kind, id.to_owned(), group));
+                }
+            }
+        }
+    }
+    None
 }
