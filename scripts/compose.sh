@@ -44,26 +44,38 @@ free_port() {
 
 kube() { "$KUBECTL" --kubeconfig "$RUN_DIR/kubeconfig" --cache-dir "$RUN_DIR/kube-cache" "$@"; }
 
+# Milo's contexts: context:user:server path (the kubectl server paths of Milo's control planes).
+ORG_PATH="/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane"
+PROJECT_PATH="/apis/resourcemanager.miloapis.com/v1alpha1/projects/web-app/control-plane"
+USER_PATH="/apis/iam.miloapis.com/v1alpha1/users/uid-alice/control-plane"
+CONTEXTS=("admin:admin:" "org:alice:$ORG_PATH" "project:bob:$PROJECT_PATH"
+          "user:alice:$USER_PATH" "intruder:eve:$PROJECT_PATH")
+
 write_kubeconfig() {
-  local port="$1"
+  local port="$1" c ctx user path
   {
     echo "apiVersion: v1"
     echo "kind: Config"
     echo "clusters:"
-    echo "- name: compose"
-    echo "  cluster:"
-    echo "    server: https://localhost:$port"
-    echo "    certificate-authority: $RUN_DIR/ca.pem"
+    for c in "${CONTEXTS[@]}"; do
+      IFS=: read -r ctx _ path <<<"$c"
+      echo "- name: $ctx"
+      echo "  cluster:"
+      echo "    server: https://localhost:$port$path"
+      echo "    certificate-authority: $RUN_DIR/ca.pem"
+    done
     echo "users:"
-    for u in admin org project; do
-      echo "- name: $u"
+    for c in "${CONTEXTS[@]}"; do
+      IFS=: read -r ctx user _ <<<"$c"
+      echo "- name: $ctx"
       echo "  user:"
-      echo "    tokenFile: $RUN_DIR/tokens/$u.token"
+      echo "    tokenFile: $RUN_DIR/tokens/$user.token"
     done
     echo "contexts:"
-    for u in admin org project; do
-      echo "- name: $u"
-      echo "  context: { cluster: compose, user: $u, namespace: default }"
+    for c in "${CONTEXTS[@]}"; do
+      IFS=: read -r ctx _ _ <<<"$c"
+      echo "- name: $ctx"
+      echo "  context: { cluster: $ctx, user: $ctx, namespace: default }"
     done
     echo "current-context: admin"
   } >"$RUN_DIR/kubeconfig"
@@ -93,13 +105,18 @@ up() {
   envoy="$(compose ps -q envoy)"
   rm -rf "$RUN_DIR/tokens" "$RUN_DIR/ca.pem"
   docker cp "$envoy:/sandbox/certs/front/ca.pem" "$RUN_DIR/ca.pem"
-  docker cp "$envoy:/sandbox/tokens" "$RUN_DIR/tokens"
+  mkdir -p "$RUN_DIR/tokens"
+  local c user
+  for c in "${CONTEXTS[@]}"; do
+    IFS=: read -r _ user _ <<<"$c"
+    docker cp "$envoy:/sandbox/milo/$user.token" "$RUN_DIR/tokens/$user.token"
+  done
   write_kubeconfig "$PORT"
 
   say "waiting for Envoy on https://localhost:$PORT"
   for _ in $(seq 1 120); do
     if kube --context admin get --raw /version >/dev/null 2>&1; then
-      say "up: export KUBECONFIG=$RUN_DIR/kubeconfig (contexts admin, org, project)"
+      say "up: export KUBECONFIG=$RUN_DIR/kubeconfig (contexts admin, org, project, user, intruder)"
       return
     fi
     sleep 0.5
@@ -160,6 +177,12 @@ verify() {
     || fail "admin does not see both events: $out"
   ok "tenancy: org and project see only their own events, admin sees both"
 
+  if out="$(kube --context intruder get events -o name 2>&1)"; then
+    fail "eve, without rights in web-app, lists its events: $out"
+  fi
+  grep -q Forbidden <<<"$out" || fail "intruder: expected Forbidden, got: $out"
+  ok "intruder: a user without rights in the project is refused (Forbidden)"
+
   # The watch prints the current list first; once test-event is there the watch is open, and
   # an event created afterwards must arrive on it.
   local watch_out="$RUN_DIR/watch.out" watch_pid seen=0
@@ -204,8 +227,11 @@ run() {
     $KUBECTL --context org get events -n default
     $KUBECTL --context project get events -A        # sees only its own project
     $KUBECTL --context admin get events -A -w       # the platform admin sees everything
+    $KUBECTL --context intruder get events          # 403: Milo does not allow eve in web-app
 
-  Contexts: admin (platform), org (Organization acme), project (Project web-app)
+  Contexts: admin (platform admin at Milo's root), org (alice, organization acme's control
+  plane), project (bob, project web-app's control plane), user (alice's user control plane),
+  intruder (eve at web-app's control plane: no rights there, gets 403)
   Logs: $ROOT/.tools/bin/docker-compose -p $COMPOSE_PROJECT_NAME logs -f
   Ctrl-C stops and removes the containers, network and volume.
 

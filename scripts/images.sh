@@ -29,6 +29,8 @@ say() { printf '[images] %s\n' "$*" >&2; }
 # Adding a service is adding a line here and its Dockerfile.
 RUST_IMAGES=(
   "activity-standin activity-standin activity-standin"
+  "milo-standin milo-standin milo-standin"
+  "activity-events-authz activity-events-authz activity-events-authz"
 )
 ENVOY_IMAGE="activity-events-envoy"
 

@@ -13,7 +13,9 @@ use activity_e2e::tools;
 use anyhow::{bail, Context, Result};
 
 fn run(cmd: &mut Command) -> Result<Output> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     Ok(out)
 }
 
@@ -61,7 +63,10 @@ impl Run {
         let out = self.script(args)?;
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         if !out.status.success() {
-            bail!("scripts/compose.sh {args:?} failed ({}):\n{all}", out.status);
+            bail!(
+                "scripts/compose.sh {args:?} failed ({}):\n{all}",
+                out.status
+            );
         }
         Ok(all)
     }
@@ -157,14 +162,14 @@ fn compose_topology_serves_kubectl_and_leaves_nothing_behind() -> Result<()> {
         eprintln!("{line}");
     }
     // Every image runs as a numeric non-root user.
-    for image in ["activity-events-envoy", "activity-standin"] {
-        let user = docker(&[
-            "image",
-            "inspect",
-            "-f",
-            "{{.Config.User}}",
-            &format!("{image}:{}", run_.tag),
-        ])?;
+    let refs = run(Command::new("bash")
+        .arg(root.join("scripts/images.sh"))
+        .arg("--list")
+        .env("IMAGE_TAG", &run_.tag))?;
+    let refs = text(&refs.stdout);
+    assert_eq!(refs.lines().count(), 4, "{refs}");
+    for image in refs.lines() {
+        let user = docker(&["image", "inspect", "-f", "{{.Config.User}}", image])?;
         let user = user.iter().next().cloned().unwrap_or_default();
         let uid = user.split(':').next().unwrap_or_default();
         assert!(
@@ -198,6 +203,7 @@ fn compose_topology_serves_kubectl_and_leaves_nothing_behind() -> Result<()> {
         "ok: org: get event test-event",
         "ok: org: list, with field selectors",
         "ok: tenancy:",
+        "ok: intruder: a user without rights in the project is refused (Forbidden)",
         "ok: org: a watch sees an event created while it runs",
         "verify passed",
     ] {
