@@ -13,14 +13,15 @@
 
 use std::hint::black_box;
 
-use activity_events_filter::body::BodyJob;
 use activity_events_filter::config::Config;
 use activity_events_filter::identity::UserInfo;
-use activity_events_filter::media::BodyKind;
+use activity_events_filter::k8s::api::BodyKind;
+use activity_events_filter::k8s::api::{Api, Operation};
+use activity_events_filter::request::body::BodyJob;
+use activity_events_filter::request::route::{classify, Classification};
+use activity_events_filter::request::scope::Scope;
 use activity_events_filter::request::{forward_headers, inspect, Inspection};
-use activity_events_filter::response::{Outcome, ResponsePlan};
-use activity_events_filter::route::{classify, Api, Classification, Operation};
-use activity_events_filter::scope::Scope;
+use activity_events_filter::response::{ResponsePlan, READ_SLICE};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 
@@ -152,16 +153,26 @@ fn plan(api: Api, operation: Operation) -> ResponsePlan {
     }
 }
 
-/// Rewrite a whole body in chunks; returns the output size.
+/// Rewrite a whole body arriving in chunks, the way the host glue does: each chunk read in
+/// `READ_SLICE` slices into one output buffer (`push_into`), the held rest at the end
+/// (`finish_into`). Returns the output size.
 fn rewrite(plan: &ResponsePlan, body: &[u8], chunk: usize) -> usize {
     let mut rw = plan.rewriter(200);
     let mut n = 0;
-    for c in body.chunks(chunk) {
-        n += match rw.push(c) {
-            Outcome::Forward(b) | Outcome::Abort(b) => b.len(),
-        };
+    let mut chunks = body.chunks(chunk).peekable();
+    while let Some(c) = chunks.next() {
+        let mut out = Vec::with_capacity(c.len());
+        for slice in c.chunks(READ_SLICE) {
+            if !rw.push_into(slice, &mut out) {
+                break;
+            }
+        }
+        if chunks.peek().is_none() {
+            rw.finish_into(&mut out);
+        }
+        n += out.len();
     }
-    n + rw.finish().len()
+    n
 }
 
 fn response_side(c: &mut Criterion) {

@@ -12,10 +12,10 @@
 
 use activity_events_filter::config::Config;
 use activity_events_filter::identity;
-use activity_events_filter::pairs::{decode, encode};
+use activity_events_filter::k8s::api::{Api, Operation};
 use activity_events_filter::request::{forward_headers, inspect, Inspection};
-use activity_events_filter::response::{Outcome, ResponsePlan, Treatment};
-use activity_events_filter::route::{Api, Operation};
+use activity_events_filter::response::{ResponsePlan, Treatment};
+use activity_events_filter::wire::pairs::{decode, encode};
 
 fn main() {
     let n: usize = std::env::args()
@@ -91,10 +91,11 @@ fn main() {
             .and_then(|(_, v)| std::str::from_utf8(v).ok());
         if plan.treatment(ct, None) == Treatment::Rewrite {
             let mut rw = plan.rewriter(200);
-            if let Outcome::Forward(b) = rw.push(&body) {
-                total += b.len();
+            let mut out = Vec::with_capacity(body.len());
+            if rw.push_into(&body, &mut out) {
+                rw.finish_into(&mut out);
             }
-            total += rw.finish().len();
+            total += out.len();
         }
     }
     println!("{n} requests, {total} bytes");

@@ -11,8 +11,8 @@
     clippy::indexing_slicing
 )]
 
-use activity_events_filter::response::{Outcome, ResponsePlan};
-use activity_events_filter::route::{Api, Operation};
+use activity_events_filter::k8s::api::{Api, Operation};
+use activity_events_filter::response::ResponsePlan;
 use serde_json::json;
 
 const ACT: &str = "activity.miloapis.com/v1alpha1";
@@ -76,9 +76,12 @@ fn main() {
     }
     let mut rw = plan.rewriter(200);
     for chunk in body.chunks(16 * 1024) {
-        let (Outcome::Forward(b) | Outcome::Abort(b)) = rw.push(chunk);
-        total += b.len();
+        let mut out = Vec::with_capacity(chunk.len());
+        rw.push_into(chunk, &mut out);
+        total += out.len();
     }
-    total += rw.finish().len();
+    let mut out = Vec::new();
+    rw.finish_into(&mut out);
+    total += out.len();
     println!("{mode}: {} bytes in, {total} bytes out", body.len());
 }

@@ -3,9 +3,8 @@
 
 use serde::Deserialize;
 
-use crate::escape::header_key_escape;
 use crate::identity::{FieldPath, IdentityFields};
-use crate::route::Upstream;
+use crate::wire::escape::header_key_escape;
 
 pub const DEFAULT_ACTIVITY_PREFIX: &str = "/apis/activity.miloapis.com/v1alpha1";
 pub const DEFAULT_METADATA_NAMESPACE: &str = "envoy.filters.http.ext_authz";
@@ -24,6 +23,15 @@ pub const DEFAULT_EVENTS_OPENAPI_V3_URL: &str = "/openapi/v3/apis/events.k8s.io/
 
 /// The standard-paths prefix: each API keeps its own path and nothing is converted.
 pub const STANDARD_PREFIX: &str = "/api/v1";
+
+/// Where event requests are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream<'a> {
+    /// Every event path becomes `{prefix}/namespaces/{ns}/events[/{name}]` or `{prefix}/events`.
+    Prefix(&'a str),
+    /// The upstream serves the standard Kubernetes paths of both APIs: paths keep their API.
+    Standard,
+}
 
 /// Validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

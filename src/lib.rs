@@ -3,6 +3,17 @@
 //!
 //! Everything except `host` is pure logic with no proxy-wasm dependency, so it is unit-tested
 //! natively. `host` is the thin glue that only exists in the `wasm32` build.
+// A panic aborts the Envoy worker's wasm VM and every request on it.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::string_slice
+)]
 #![cfg_attr(
     test,
     allow(
@@ -13,22 +24,12 @@
     )
 )]
 
-pub mod body;
 pub mod config;
-pub mod convert;
-pub mod discovery;
-pub mod escape;
 pub mod identity;
-pub mod media;
-pub mod pairs;
-pub mod parent;
-pub mod query;
+pub mod k8s;
 pub mod request;
 pub mod response;
-pub mod route;
-pub mod scope;
-pub mod status;
-pub mod stream;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -109,15 +109,15 @@ impl<R: Reviewer> Authorizer<R> {
     }
 
     /// The metrics text, with the cache sizes of this moment.
-    pub fn render_metrics(&self) -> String {
+    pub async fn render_metrics(&self) -> String {
         let entries = |cache, n: u64| {
             self.metrics
                 .cache_entries
                 .with_label_values(&[cache])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         };
-        entries("token", self.tokens.len());
-        entries("access", self.access.len());
+        entries("token", self.tokens.entry_count().await);
+        entries("access", self.access.entry_count().await);
         self.metrics.render()
     }
 
@@ -483,7 +483,7 @@ mod tests {
         assert_eq!(spec.uid.as_deref(), Some("bob-uid"));
         assert_eq!(spec.groups, bob().groups);
         assert_eq!(spec.extra, bob().extra);
-        let text = a.render_metrics();
+        let text = a.render_metrics().await;
         assert!(
             text.contains("activity_events_authz_tokenreviews_sent_total 1"),
             "{text}"
@@ -550,6 +550,7 @@ mod tests {
         );
         assert!(a
             .render_metrics()
+            .await
             .contains("activity_events_authz_denials_total{reason=\"Forbidden\"} 2"));
     }
 
@@ -579,7 +580,7 @@ mod tests {
         assert_eq!(code, 500);
         // Milo's own words stay in the log, not in the client's reply.
         assert!(!v["message"].as_str().unwrap().contains("may not"), "{v}");
-        assert!(a.render_metrics().contains(
+        assert!(a.render_metrics().await.contains(
             "activity_events_authz_review_errors_total{kind=\"status\",review=\"tokenreview\"} 1"
         ));
     }

@@ -158,13 +158,10 @@ impl<V: Polarity + Send + Sync + 'static> ReviewCache<V> {
         Ok((entry.into_value(), source))
     }
 
-    /// Entries currently held (approximate until pending maintenance has run).
-    pub fn len(&self) -> u64 {
+    /// Entries currently held, after moka's pending maintenance (expiry, eviction) has run.
+    pub async fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -284,6 +281,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_zero_ttl_turns_the_cache_off() {
+        let cache = ReviewCache::new(config(0, 0));
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            assert_eq!(
+                answer(&cache, Key([5; 32]), &calls, Ok(AccessOutcome::Allowed)).await,
+                Ok(Source::Review)
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
     async fn errors_are_not_cached() {
         let cache = ReviewCache::new(config(60_000, 60_000));
         let calls = AtomicUsize::new(0);
@@ -342,7 +352,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        cache.cache.run_pending_tasks().await;
-        assert!(cache.len() <= 10, "{} entries", cache.len());
+        let len = cache.entry_count().await;
+        assert!(len <= 10, "{len} entries");
     }
 }

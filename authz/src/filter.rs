@@ -6,7 +6,10 @@
 //! decides what is reviewed, so a path cannot be an event for one and not for the other. Only
 //! this module names the filter crate, so a move of its modules is a change here alone.
 
-use activity_events_filter::{convert, parent, route, scope, status::KubeError};
+use activity_events_filter::k8s::api::{Api, Operation};
+use activity_events_filter::k8s::status::KubeError;
+use activity_events_filter::k8s::{names, parent};
+use activity_events_filter::request::{route, scope};
 
 use crate::attributes::{ApiGroup, EventAttributes, ParentContext, Verb};
 
@@ -36,8 +39,8 @@ pub fn classify(method: &str, path_with_query: &str) -> Classified {
         Ok(route::Classification::Event(r)) => Classified::Event(EventAttributes {
             verb: verb(r.operation),
             group: match r.api {
-                route::Api::CoreV1 => ApiGroup::Core,
-                route::Api::EventsV1 => ApiGroup::Events,
+                Api::CoreV1 => ApiGroup::Core,
+                Api::EventsV1 => ApiGroup::Events,
             },
             namespace: r.namespace,
             name: r.name,
@@ -56,15 +59,15 @@ pub fn classify(method: &str, path_with_query: &str) -> Classified {
 
 /// The filter's operation as the Kubernetes verb an API server authorizes (a legacy `/watch/`
 /// path is already a watch).
-fn verb(op: route::Operation) -> Verb {
+fn verb(op: Operation) -> Verb {
     match op {
-        route::Operation::Create => Verb::Create,
-        route::Operation::Get => Verb::Get,
-        route::Operation::List => Verb::List,
-        route::Operation::Watch => Verb::Watch,
-        route::Operation::Update => Verb::Update,
-        route::Operation::Patch => Verb::Patch,
-        route::Operation::Delete => Verb::Delete,
+        Operation::Create => Verb::Create,
+        Operation::Get => Verb::Get,
+        Operation::List => Verb::List,
+        Operation::Watch => Verb::Watch,
+        Operation::Update => Verb::Update,
+        Operation::Patch => Verb::Patch,
+        Operation::Delete => Verb::Delete,
     }
 }
 
@@ -78,7 +81,7 @@ fn parent_context(p: parent::Parent) -> ParentContext {
 
 /// Go's `%q`, as kube-apiserver quotes names in its messages.
 pub fn go_quote(s: &str) -> String {
-    convert::go_quote(s)
+    names::go_quote(s)
 }
 
 #[cfg(test)]
@@ -129,15 +132,12 @@ mod tests {
 
     #[test]
     fn verbs_cover_every_operation() {
-        let verbs: Vec<&str> = route::Operation::ALL
-            .iter()
-            .map(|op| verb(*op).as_str())
-            .collect();
+        let verbs: Vec<&str> = Operation::ALL.iter().map(|op| verb(*op).as_str()).collect();
         assert_eq!(
             verbs,
             ["create", "get", "list", "watch", "update", "patch", "delete"]
         );
-        for op in route::Operation::ALL {
+        for op in Operation::ALL {
             assert_eq!(verb(op).as_str(), op.metric_name());
         }
     }

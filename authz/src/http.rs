@@ -2,6 +2,7 @@
 //! `/metrics`.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,14 +14,15 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// Renders the metrics text on each scrape.
-pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+pub type RenderMetrics =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
 
-fn respond(req: &Request<Incoming>, metrics: &RenderMetrics) -> Response<Full<Bytes>> {
+async fn respond(req: Request<Incoming>, metrics: RenderMetrics) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            Bytes::from(metrics()),
+            Bytes::from(metrics().await),
         ),
         // The process answers: gRPC is served from the same runtime.
         (&Method::GET, "/healthz" | "/readyz" | "/livez") => (
@@ -69,8 +71,8 @@ pub async fn serve(
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
-                let resp = respond(&req, &metrics);
-                async move { Ok::<_, std::convert::Infallible>(resp) }
+                let metrics = metrics.clone();
+                async move { Ok::<_, std::convert::Infallible>(respond(req, metrics).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)

@@ -22,5 +22,6 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod milo;
+pub mod run;
 pub mod server;
 pub mod status;

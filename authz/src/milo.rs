@@ -104,9 +104,11 @@ impl KubeReviewer {
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .with_context(|| format!("use the Milo kubeconfig {}", path.display()))?;
+        // Connecting has its own bound (so a dead Milo is "unreachable"); the whole review,
+        // reading included, is bounded by `bounded` (a hanging Milo is a "timeout").
         config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        config.write_timeout = Some(timeout);
+        config.read_timeout = None;
+        config.write_timeout = None;
         // One review is one request: the client decides about retries, with Retry-After.
         config.default_retry = false;
         let client = kube::Client::try_from(config).context("build the Milo client")?;

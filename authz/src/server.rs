@@ -36,7 +36,10 @@ pub async fn serve<R: Reviewer>(
 
     let metrics_task = metrics.map(|listener| {
         let a = authorizer.clone();
-        let render: RenderMetrics = Arc::new(move || a.render_metrics());
+        let render: RenderMetrics = Arc::new(move || {
+            let a = a.clone();
+            Box::pin(async move { a.render_metrics().await })
+        });
         tokio::spawn(http::serve(listener, render, stopped()))
     });
 

@@ -2,6 +2,7 @@
 //! upstream, tool lookup. Nothing here goes into the wasm.
 
 pub mod envoy;
+pub mod milo_sandbox;
 pub mod recorder;
 pub mod sandbox;
 pub mod tools;

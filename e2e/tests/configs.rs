@@ -65,6 +65,7 @@ fn production_config_validates() -> Result<()> {
     let dir = tools::run_dir("config-production")?;
     let c = certs(&dir)?;
     let wasm = tools::filter_wasm()?;
+    let discovery = tools::repo_root().join("envoy/discovery");
     let mut config = std::fs::read_to_string(tools::repo_root().join("envoy/envoy.yaml"))?;
     for (from, to) in [
         ("/etc/envoy/tls/tls.crt", &c.server),
@@ -74,6 +75,7 @@ fn production_config_validates() -> Result<()> {
         ("/etc/activity-events/tls/ca.crt", &c.ca),
         ("/etc/milo/tls/ca.crt", &c.ca),
         ("/etc/envoy/activity_events_filter.wasm", &wasm),
+        ("/etc/envoy/discovery", &discovery),
     ] {
         assert!(config.contains(from), "{from} not in envoy.yaml");
         config = config.replace(from, &to.display().to_string());

@@ -460,6 +460,18 @@ fn the_component_renders_onto_milos_base_as_expected() -> Result<()> {
                 Source::Image
             ),
             (
+                "/etc/envoy/discovery/apis-events.k8s.io-v1.json".into(),
+                Source::Image
+            ),
+            (
+                "/etc/envoy/discovery/apis-events.k8s.io.json".into(),
+                Source::Image
+            ),
+            (
+                "/etc/envoy/discovery/openapi-v3-apis-events.k8s.io-v1.json".into(),
+                Source::Image
+            ),
+            (
                 "/etc/envoy/tls/tls.crt".into(),
                 secret("milo-apiserver-tls", "tls.crt")
             ),
@@ -812,6 +824,7 @@ fn the_shipped_envoy_config_validates_with_the_mounts_replaced() -> Result<()> {
     let r = Rendered::load()?;
     let c = activity_standin::generate_certs(&dir.join("certs"), "activity.local", false)?;
     let wasm = tools::filter_wasm()?;
+    let discovery = tools::repo_root().join("envoy/discovery");
     let mut config = r.envoy_yaml()?.to_owned();
     // The files the pod mounts (see the render test), pointed at generated certificates.
     for (from, to) in [
@@ -822,6 +835,7 @@ fn the_shipped_envoy_config_validates_with_the_mounts_replaced() -> Result<()> {
         ("/etc/activity-events/tls/ca.crt", &c.ca),
         ("/etc/milo/tls/ca.crt", &c.ca),
         ("/etc/envoy/activity_events_filter.wasm", &wasm),
+        ("/etc/envoy/discovery", &discovery),
     ] {
         assert!(
             config.contains(from),
@@ -866,6 +880,8 @@ fn local_production_config(milo: u16, activity: u16, authz_port: u16) -> Result<
     let wasm = tools::filter_wasm()?.display().to_string();
     let mut text = serde_json::to_string(&config)?;
     text = text.replace("/etc/envoy/activity_events_filter.wasm", &wasm);
+    let discovery = tools::repo_root().join("envoy/discovery");
+    text = text.replace("/etc/envoy/discovery", &discovery.display().to_string());
     let mut config: Value = serde_json::from_str(&text)?;
     for cluster in config["static_resources"]["clusters"]
         .as_array_mut()

@@ -14,10 +14,18 @@ struct Seen {
 }
 
 /// Drop what legitimately differs between two servers (identities, versions, times).
+/// `managedFields` name the API each write came through (the Activity group upstream of the
+/// filter, core/v1 or events.k8s.io/v1 in standard-paths mode) and carry write times.
 fn normalize(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            for key in ["uid", "resourceVersion", "creationTimestamp", "continue"] {
+            for key in [
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+                "continue",
+                "managedFields",
+            ] {
                 map.remove(key);
             }
             for child in map.values_mut() {

@@ -18,6 +18,8 @@ fn run_command_serves_kubectl_and_stops_on_ctrl_c() -> Result<()> {
     let root = tools::repo_root();
     // The stand-in's command line, built by cargo for this test (no nested cargo build).
     let standin = env!("CARGO_BIN_EXE_e2e-standin");
+    let milo = env!("CARGO_BIN_EXE_e2e-milo");
+    let authz = env!("CARGO_BIN_EXE_e2e-authz");
     let run_dir = tools::run_dir("run-command")?;
     let port = free_port()?;
     let log = std::fs::File::create(run_dir.join("run.log"))?;
@@ -27,6 +29,8 @@ fn run_command_serves_kubectl_and_stops_on_ctrl_c() -> Result<()> {
         .env("PORT", port.to_string())
         .env("RUN_DIR", &run_dir)
         .env("STANDIN_BIN", standin)
+        .env("MILO_BIN", milo)
+        .env("AUTHZ_BIN", authz)
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()?;

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::abi;
-use crate::route::{Api, Operation};
-use crate::status::Reason;
+use crate::k8s::api::{Api, Operation};
+use crate::k8s::status::Reason;
 
 #[derive(Debug, Default)]
 pub struct Metrics {

@@ -1,4 +1,5 @@
-//! The root context: validates the plugin configuration and defines the counters.
+//! The entry point and the root context: validates the plugin configuration and defines the
+//! counters.
 
 use std::rc::Rc;
 
@@ -6,18 +7,19 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
 use super::abi::{self, BufferType};
-use super::http::EventsFilter;
+use super::filter::EventsFilter;
 use super::metrics::Metrics;
-use crate::config::{self, Config};
+use super::Shared;
+use crate::config;
+
+proxy_wasm::main! {{
+    // Refined from the host's level in on_configure; debug logs cost nothing when filtered here.
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
 
 /// How often the linear-memory gauge is refreshed.
 const MEMORY_GAUGE_PERIOD_MS: u32 = 1000;
-
-/// What every stream of this plugin shares.
-pub struct Shared {
-    pub config: Config,
-    pub metrics: Metrics,
-}
 
 #[derive(Default)]
 pub struct Root {

@@ -15,11 +15,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::event;
 use crate::faults::FaultSpec;
+use crate::model;
+use crate::repr::Repr;
 use crate::respond::{self, Body};
 use crate::server::Shared;
-use crate::store::{set_meta, Write};
+use crate::store::Write;
 
 /// What the admin API reports about the running server.
 #[derive(Debug, Clone)]
@@ -96,9 +97,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Respons
             shared.faults.clear();
             ok(&json!({"status": "cleared"}))
         }
-        (&Method::GET, "/events") => ok(&Value::Array(
-            store.all().iter().map(|o| (**o).clone()).collect(),
-        )),
+        (&Method::GET, "/events") => ok(&Value::Array(shared.api.stored_json())),
         (&Method::POST, "/events") => seed_events(shared, &body),
         (&Method::DELETE, "/events") => {
             store.reset();
@@ -151,40 +150,39 @@ fn add_faults(shared: &Shared, body: &[u8]) -> Response<Body> {
 }
 
 /// Stores events directly (no scope, no filter): metadata.namespace and metadata.name are
-/// required; kind/apiVersion, uid and creationTimestamp are filled in when missing. An existing
-/// object with the same key is replaced. Watchers see the changes.
+/// required; uid and creationTimestamp are filled in when missing; each body is decoded like a
+/// core/v1 one (fields the Event type does not have are dropped). An existing object with the
+/// same key is replaced. Watchers see the changes.
 fn seed_events(shared: &Shared, body: &[u8]) -> Response<Body> {
     let items = match one_or_many(body) {
         Ok(i) => i,
         Err(e) => return bad(e),
     };
-    let api_version = shared.api.res.api_version();
     let mut prepared = Vec::new();
-    for mut obj in items {
-        if !obj.is_object() {
+    for obj in items {
+        let Value::Object(mut obj) = obj else {
             return bad("each event must be a JSON object");
-        }
+        };
+        obj.remove("apiVersion");
+        obj.remove("kind");
+        let mut e = match Repr::Stored.decode(obj) {
+            Ok(d) => d.event,
+            Err(e) => return bad(format!("invalid event: {e}")),
+        };
         let (ns, name) = (
-            event::namespace(&obj).to_string(),
-            event::name(&obj).to_string(),
+            model::namespace(&e).to_string(),
+            model::name(&e).to_string(),
         );
         if ns.is_empty() || name.is_empty() {
             return bad("metadata.namespace and metadata.name are required");
         }
-        if let Some(o) = obj.as_object_mut() {
-            o.entry("kind").or_insert_with(|| json!("Event"));
-            o.entry("apiVersion").or_insert_with(|| json!(api_version));
+        if e.metadata.uid.is_none() {
+            e.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
         }
-        if event::uid(&obj).is_empty() {
-            set_meta(&mut obj, "uid", json!(uuid::Uuid::new_v4().to_string()));
+        if e.metadata.creation_timestamp.is_none() {
+            e.metadata.creation_timestamp = Some(model::now());
         }
-        if obj
-            .pointer("/metadata/creationTimestamp")
-            .is_none_or(Value::is_null)
-        {
-            set_meta(&mut obj, "creationTimestamp", json!(event::now_rfc3339()));
-        }
-        prepared.push((ns, name, obj));
+        prepared.push((ns, name, e));
     }
     let mut stored = Vec::new();
     for (ns, name, obj) in prepared {
@@ -195,7 +193,7 @@ fn seed_events(shared: &Shared, body: &[u8]) -> Response<Body> {
             })
         });
         match result {
-            Ok(w) => stored.push((*w.object).clone()),
+            Ok(w) => stored.push(shared.api.stored_object(&w.object)),
             Err(e) => return respond::json(500, &json!({"error": e.to_string()})),
         }
     }

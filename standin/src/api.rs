@@ -1,12 +1,13 @@
 //! The `events` resource: routing and the create/get/list/watch/update/patch/delete handlers.
 //!
-//! In "standard paths" mode (`/api/v1`) the same store is also served as events.k8s.io/v1 at
-//! `/apis/events.k8s.io/v1`, the way kube-apiserver serves both versions of one storage:
-//! requests are converted to the stored core shape on the way in ([`crate::events_v1`]),
-//! validated like events.k8s.io/v1 writes ([`crate::events_v1_validation`]) and objects
-//! converted on the way out ([`Repr`]).
+//! Every body is decoded into k8s-openapi's typed Event the way kube-apiserver's decoder does
+//! ([`crate::repr`], [`crate::codec`]), validated by the event strategy's rules
+//! ([`crate::validation`]), stamped with its field manager ([`crate::managed`]) and stored in the
+//! core shape. In "standard paths" mode (`/api/v1`) the same store is also served as
+//! events.k8s.io/v1 at `/apis/events.k8s.io/v1`, the way kube-apiserver serves both versions of
+//! one storage: bodies and patches are read in events.k8s.io/v1 and converted
+//! ([`crate::conversion`]), objects converted on the way out.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +15,9 @@ use http::{header, HeaderMap, Method, Response};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use crate::event;
-use crate::events_v1::{self, FieldValidation, Translated};
-use crate::events_v1_validation;
+use crate::codec::{self, FieldValidation};
+use crate::managed;
+use crate::model::{self, Event};
 use crate::negotiate::{self, IncludeObject, Output};
 use crate::pagination::{self, Continue};
 use crate::patch::{self, PatchError};
@@ -24,10 +25,11 @@ use crate::repr::Repr;
 use crate::resource::Resource;
 use crate::respond::{self, Body};
 use crate::scope::Scope;
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::selector::{FieldOp, FieldRequirement, FieldSelector, LabelSelector};
 use crate::status::{self, ApiError, Cause};
-use crate::store::{set_meta, Store, WatchFrom, Write, Written};
+use crate::store::{Store, WatchFrom, Write, Written};
 use crate::table::{self, TableShape};
+use crate::validation::{self, Rules};
 use crate::watch::{self, Watcher};
 
 /// What a URL under the prefix addresses.
@@ -130,14 +132,38 @@ struct View<'a> {
 }
 
 impl View<'_> {
-    fn is_events_v1(&self) -> bool {
-        self.repr == Repr::EventsV1
+    /// The event rules of writes through this API.
+    fn rules(&self) -> Rules {
+        match self.repr {
+            Repr::EventsV1 => Rules::EventsV1,
+            Repr::Stored if self.res.is_standard() => Rules::Core,
+            Repr::Stored => Rules::Activity,
+        }
     }
 
-    /// `fieldValidation` of an events.k8s.io/v1 write (`options`: `CreateOptions`, ...).
-    fn field_validation(&self, q: &Query, options: &str) -> Result<FieldValidation> {
-        FieldValidation::parse(q.get("fieldValidation"), options)
+    fn api_version(&self) -> String {
+        self.res.api_version()
     }
+
+    /// One stored event as this API returns it.
+    fn object(&self, e: &Event) -> Value {
+        self.repr.object(e, &self.api_version())
+    }
+
+    /// The common name rule after the strategy's: the Activity group keeps DNS subdomains,
+    /// the Kubernetes APIs only path-segment names (events.k8s.io/v1 checked DNS already).
+    fn name_rule(&self, name: &str) -> Option<Cause> {
+        match self.rules() {
+            Rules::Activity => validation::subdomain_name(name),
+            Rules::Core | Rules::EventsV1 => validation::path_segment_name(name),
+        }
+    }
+}
+
+/// A decoded body in the stored shape, and the `Warning`s to answer with.
+struct Decoded {
+    event: Event,
+    warnings: Vec<String>,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -151,6 +177,20 @@ impl Api {
             events_v1,
             bookmark_interval,
         }
+    }
+
+    /// A stored event as the stored resource serves it (for the admin port and the library).
+    pub fn stored_object(&self, e: &Event) -> Value {
+        Repr::Stored.object(e, &self.res.api_version())
+    }
+
+    /// Every stored event, ignoring scope, as the stored resource serves it.
+    pub fn stored_json(&self) -> Vec<Value> {
+        self.store
+            .all()
+            .iter()
+            .map(|e| self.stored_object(e))
+            .collect()
     }
 
     pub fn handle(&self, req: &ApiRequest<'_>) -> Response<Body> {
@@ -229,7 +269,7 @@ impl Api {
             .get(ns, name)
             .filter(|o| req.scope.allows(o))
             .ok_or_else(|| ApiError::not_found(v.res, name))?;
-        Ok(respond::json(200, &render_one(&obj, out, include, v.repr)))
+        Ok(respond::json(200, &render_one(v, &obj, out, include)))
     }
 
     fn list(
@@ -272,13 +312,13 @@ impl Api {
                 e.requested, e.oldest
             )),
         })?;
-        let mut visible: Vec<&Arc<Value>> = objects
+        let mut visible: Vec<&Arc<Event>> = objects
             .iter()
-            .filter(|o| ns.is_none_or(|n| event::namespace(o) == n))
+            .filter(|o| ns.is_none_or(|n| model::namespace(o) == n))
             .filter(|o| req.scope.allows(o) && fields.matches(o) && labels.matches(o))
             .filter(|o| match &cont {
                 Some(c) => {
-                    (event::namespace(o), event::name(o)) > (c.after.0.as_str(), c.after.1.as_str())
+                    (model::namespace(o), model::name(o)) > (c.after.0.as_str(), c.after.1.as_str())
                 }
                 None => true,
             })
@@ -292,7 +332,7 @@ impl Api {
                 if let Some(last) = visible.last() {
                     let token = pagination::encode(&Continue {
                         rv,
-                        after: (event::namespace(last).into(), event::name(last).into()),
+                        after: (model::namespace(last).into(), model::name(last).into()),
                     });
                     list_meta.insert("continue".into(), json!(token));
                 }
@@ -303,23 +343,14 @@ impl Api {
             }
         }
         let list_meta = Value::Object(list_meta);
-        let items: Vec<&Value> = visible.iter().map(|o| o.as_ref()).collect();
+        let items: Vec<&Event> = visible.iter().map(|o| o.as_ref()).collect();
         let body = match out {
-            Output::Object => v.repr.list(json!({
-                "kind": "EventList",
-                "apiVersion": self.res.api_version(),
-                "metadata": list_meta,
-                "items": items,
-            })),
+            Output::Object => v.repr.list(items, list_meta, &v.api_version()),
             Output::Table { version } => table::table(
                 &items,
                 list_meta,
                 true,
-                TableShape {
-                    version,
-                    include,
-                    repr: v.repr,
-                },
+                table_shape(v, version, include),
                 OffsetDateTime::now_utc(),
             ),
             Output::PartialMetadata { version } => json!({
@@ -344,9 +375,9 @@ impl Api {
         let include = IncludeObject::parse(q.get("includeObject"))?;
         let mut fields = field_selector(v, q)?;
         if let Some(name) = name {
-            fields.requirements.push(crate::selector::FieldRequirement {
+            fields.requirements.push(FieldRequirement {
                 field: "metadata.name".into(),
-                op: crate::selector::FieldOp::Equals,
+                op: FieldOp::Equals,
                 value: name.to_string(),
             });
         }
@@ -369,7 +400,7 @@ impl Api {
             output: out,
             include,
             repr: v.repr,
-            api_version: self.res.api_version(),
+            api_version: v.api_version(),
             bookmarks: q.flag("allowWatchBookmarks"),
             bookmark_interval: self.bookmark_interval,
             timeout,
@@ -386,65 +417,60 @@ impl Api {
         q: &Query,
         ns: &str,
     ) -> Result<Response<Body>> {
-        let out = output(req.headers)?;
-        let include = IncludeObject::parse(q.get("includeObject"))?;
-        let dry_run = dry_run(q)?;
-        let Translated {
-            value: mut obj,
+        let WriteOptions {
+            out,
+            include,
+            dry_run,
+        } = write_options(req, q)?;
+        let Decoded {
+            event: mut obj,
             warnings,
         } = self.decode_body(v, req, q, ns, "CreateOptions")?;
-        match event::namespace(&obj) {
-            "" => set_meta(&mut obj, "namespace", json!(ns)),
-            n if n == ns => {}
-            _ => return Err(namespace_mismatch()),
-        }
-        if v.is_events_v1() {
-            events_v1_validation::check_create(&obj)?;
-        }
-        if !event::resource_version(&obj).is_empty() {
+        if !model::resource_version(&obj).is_empty() {
             return Err(ApiError::internal(
                 "resourceVersion should not be set on objects to be created",
             ));
         }
-        let explicit = event::name(&obj).to_string();
-        let generate = obj
-            .get("metadata")
-            .and_then(|m| m.get("generateName"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let explicit = model::name(&obj).to_string();
+        let generate = model::generate_name(&obj).to_string();
         if explicit.is_empty() && generate.is_empty() {
             return Err(ApiError::invalid(
                 v.res,
                 "",
-                vec![Cause {
-                    reason: "FieldValueRequired",
-                    message: "Required value: name or generateName is required".into(),
-                    field: "metadata.name".into(),
-                }],
+                vec![Cause::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
             ));
         }
-        set_meta(&mut obj, "uid", json!(uuid::Uuid::new_v4().to_string()));
-        set_meta(&mut obj, "creationTimestamp", json!(event::now_rfc3339()));
+        managed::record(
+            &mut obj,
+            None,
+            v.repr,
+            &v.api_version(),
+            &field_manager(req, q),
+        );
+        obj.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+        obj.metadata.creation_timestamp = Some(model::now());
         // A generated name can collide; Kubernetes retries a few times too.
         let attempts = if explicit.is_empty() { 8 } else { 1 };
         let mut last_err = None;
         for _ in 0..attempts {
             let name = if explicit.is_empty() {
-                event::generate_name(&generate)
+                model::generated_name(&generate)
             } else {
                 explicit.clone()
             };
-            validate_name(v.res, &name)?;
             let mut candidate = obj.clone();
-            set_meta(&mut candidate, "name", json!(name));
+            candidate.metadata.name = Some(name.clone());
+            check_create(v, &candidate)?;
             let result = self.store.write(ns, &name, dry_run, |cur| match cur {
                 Some(_) => Err(ApiError::already_exists(v.res, &name)),
                 None => Ok(Write::Create(candidate)),
             });
             match result {
                 Ok(w) => {
-                    let body = render_one(&w.object, out, include, v.repr);
+                    let body = render_one(v, &w.object, out, include);
                     return Ok(respond::with_warnings(respond::json(201, &body), &warnings));
                 }
                 Err(e) if e.reason == "AlreadyExists" && explicit.is_empty() => last_err = Some(e),
@@ -462,57 +488,37 @@ impl Api {
         ns: &str,
         name: &str,
     ) -> Result<Response<Body>> {
-        let out = output(req.headers)?;
-        let include = IncludeObject::parse(q.get("includeObject"))?;
-        let dry_run = dry_run(q)?;
-        let Translated {
-            value: mut obj,
+        let WriteOptions {
+            out,
+            include,
+            dry_run,
+        } = write_options(req, q)?;
+        let Decoded {
+            event: obj,
             warnings,
         } = self.decode_body(v, req, q, ns, "UpdateOptions")?;
-        match event::namespace(&obj) {
-            "" => set_meta(&mut obj, "namespace", json!(ns)),
-            n if n == ns => {}
-            _ => return Err(namespace_mismatch()),
+        if model::name(&obj) != name {
+            return Err(name_mismatch(&obj, name));
         }
-        if event::name(&obj) != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({}) does not match the name on the URL ({})",
-                event::name(&obj),
-                name
-            )));
-        }
+        let manager = field_manager(req, q);
         let scope = &req.scope;
         let written = self.store.write(ns, name, dry_run, |cur| {
             let Some(cur) = cur.filter(|c| scope.allows(c)) else {
-                if cur.is_some() || !event::resource_version(&obj).is_empty() {
+                if cur.is_some() || !model::resource_version(&obj).is_empty() {
                     return Err(ApiError::not_found(v.res, name));
                 }
                 // Events allow create-on-update, like kube-apiserver's event strategy (which
                 // then validates it as a create).
-                if v.is_events_v1() {
-                    events_v1_validation::check_create(&obj)?;
-                }
                 let mut created = obj;
-                set_meta(&mut created, "uid", json!(uuid::Uuid::new_v4().to_string()));
-                set_meta(&mut created, "creationTimestamp", json!(event::now_rfc3339()));
+                check_create(v, &created)?;
+                managed::record(&mut created, None, v.repr, &v.api_version(), &manager);
+                stamp_new(&mut created);
                 return Ok(Write::Create(created));
             };
-            let rv = event::resource_version(&obj);
-            if !rv.is_empty() && rv != event::resource_version(cur) {
-                return Err(ApiError::conflict(
-                    v.res,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
-            }
-            let updated = self.carry_system_fields(v, name, obj, cur)?;
-            if v.is_events_v1() {
-                events_v1_validation::check_update(&updated, cur)?;
-            }
-            Ok(Write::Replace(updated))
+            self.replace(v, name, obj, cur, &manager)
         })?;
         Ok(respond::with_warnings(
-            written_response(&written, out, include, v.repr),
+            written_response(v, &written, out, include),
             &warnings,
         ))
     }
@@ -525,9 +531,11 @@ impl Api {
         ns: &str,
         name: &str,
     ) -> Result<Response<Body>> {
-        let out = output(req.headers)?;
-        let include = IncludeObject::parse(q.get("includeObject"))?;
-        let dry_run = dry_run(q)?;
+        let WriteOptions {
+            out,
+            include,
+            dry_run,
+        } = write_options(req, q)?;
         let ct = content_type(req.headers);
         let kind = patch::patch_type(&ct).ok_or_else(|| {
             ApiError::unsupported_media_type(
@@ -535,54 +543,66 @@ impl Api {
                 "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
             )
         })?;
-        // An events.k8s.io/v1 patch names events.k8s.io/v1 fields: translate it to the stored
-        // shape once, then apply it like any other.
-        let (body, warnings): (Cow<'_, [u8]>, Vec<String>) = if v.is_events_v1() {
-            let fv = v.field_validation(q, "PatchOptions")?;
-            let t = events_v1::patch(kind, req.body, fv)?;
-            (Cow::Owned(t.value), t.warnings)
-        } else {
-            (Cow::Borrowed(req.body), Vec::new())
-        };
+        let fv = FieldValidation::parse(q.get("fieldValidation"), "PatchOptions")?;
+        let manager = field_manager(req, q);
         let scope = &req.scope;
+        let mut warnings = Vec::new();
         let written = self.store.write(ns, name, dry_run, |cur| {
             let cur = cur
                 .filter(|c| scope.allows(c))
                 .ok_or_else(|| ApiError::not_found(v.res, name))?;
-            let patched = patch::apply(kind, cur, &body).map_err(|e| match e {
+            // Like kube-apiserver: the patch applies to the object in the requested version,
+            // and the result is decoded as a body of that version.
+            let patched = patch::apply(kind, &v.object(cur), req.body).map_err(|e| match e {
                 PatchError::BadRequest(m) => ApiError::bad_request(m),
                 PatchError::Invalid(m) => ApiError::new(422, "Invalid", m),
             })?;
-            // The patched document is in the stored shape, whichever version was patched.
-            check_type_meta(&self.res, &patched)?;
-            if event::namespace(&patched) != ns {
+            check_type_meta(v.res, &patched)?;
+            let decoded = v
+                .repr
+                .decode(into_object(patched))
+                .map_err(|e| codec::decode_error(&e, &v.res.version))?;
+            warnings = fv.unknown_fields(&decoded.unknown, &v.res.version)?;
+            let patched = decoded.event;
+            if model::namespace(&patched) != ns {
                 return Err(namespace_mismatch());
             }
-            if event::name(&patched) != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({}) does not match the name on the URL ({})",
-                    event::name(&patched),
-                    name
-                )));
+            if model::name(&patched) != name {
+                return Err(name_mismatch(&patched, name));
             }
-            let rv = event::resource_version(&patched);
-            if !rv.is_empty() && rv != event::resource_version(cur) {
-                return Err(ApiError::conflict(
-                    v.res,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
-            }
-            let updated = self.carry_system_fields(v, name, patched, cur)?;
-            if v.is_events_v1() {
-                events_v1_validation::check_update(&updated, cur)?;
-            }
-            Ok(Write::Replace(updated))
+            self.replace(v, name, patched, cur, &manager)
         })?;
         Ok(respond::with_warnings(
-            written_response(&written, out, include, v.repr),
+            written_response(v, &written, out, include),
             &warnings,
         ))
+    }
+
+    /// The common part of update and patch once the new object is known: the resourceVersion
+    /// precondition, server-owned metadata, the strategy's update rules and the field manager.
+    fn replace(
+        &self,
+        v: View<'_>,
+        name: &str,
+        obj: Event,
+        cur: &Event,
+        manager: &str,
+    ) -> Result<Write> {
+        let rv = model::resource_version(&obj);
+        if !rv.is_empty() && rv != model::resource_version(cur) {
+            return Err(ApiError::conflict(
+                v.res,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        let mut updated = carry_system_fields(v, name, obj, cur)?;
+        let causes = validation::update(&updated, cur, v.rules());
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(v.res, name, causes));
+        }
+        managed::record(&mut updated, Some(cur), v.repr, &v.api_version(), manager);
+        Ok(Write::Replace(updated))
     }
 
     fn delete(
@@ -601,31 +621,24 @@ impl Api {
             let cur = cur
                 .filter(|c| scope.allows(c))
                 .ok_or_else(|| ApiError::not_found(res, name))?;
-            if let Some(uid) = pre_uid.as_deref().filter(|u| *u != event::uid(cur)) {
-                return Err(ApiError::conflict(
+            let failed = |what: &str, wanted: &str, have: &str| {
+                ApiError::conflict(
                     res,
                     name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        event::uid(cur)
-                    ),
-                ));
+                    &format!("Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {have}"),
+                )
+            };
+            if let Some(uid) = pre_uid.as_deref().filter(|u| *u != model::uid(cur)) {
+                return Err(failed("UID", uid, model::uid(cur)));
             }
-            if let Some(rv) = pre_rv.as_deref().filter(|r| *r != event::resource_version(cur)) {
-                return Err(ApiError::conflict(
-                    res,
-                    name,
-                    &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        event::resource_version(cur)
-                    ),
-                ));
+            if let Some(rv) = pre_rv.as_deref().filter(|r| *r != model::resource_version(cur)) {
+                return Err(failed("ResourceVersion", rv, model::resource_version(cur)));
             }
             Ok(Write::Delete)
         })?;
         Ok(respond::json(
             200,
-            &status::delete_success(res, name, event::uid(&written.object)),
+            &status::delete_success(res, name, model::uid(&written.object)),
         ))
     }
 
@@ -645,37 +658,34 @@ impl Api {
             .map_err(|_| ApiError::internal("snapshot failed"))?;
         let mut deleted = Vec::new();
         for o in objects.iter().filter(|o| {
-            event::namespace(o) == ns
+            model::namespace(o) == ns
                 && req.scope.allows(o)
                 && fields.matches(o)
                 && labels.matches(o)
         }) {
-            let name = event::name(o);
+            let name = model::name(o);
             let scope = &req.scope;
             // Skip objects that changed scope or vanished since the snapshot.
             if let Ok(w) = self.store.write(ns, name, dry_run, |cur| match cur {
                 Some(c) if scope.allows(c) => Ok(Write::Delete),
                 _ => Err(ApiError::not_found(v.res, name)),
             }) {
-                deleted.push((*w.object).clone());
+                deleted.push(w.object);
             }
         }
+        let meta = json!({"resourceVersion": self.store.current_rv().to_string()});
         Ok(respond::json(
             200,
-            &v.repr.list(json!({
-                "kind": "EventList",
-                "apiVersion": self.res.api_version(),
-                "metadata": {"resourceVersion": self.store.current_rv().to_string()},
-                "items": deleted,
-            })),
+            &v.repr
+                .list(deleted.iter().map(|e| e.as_ref()), meta, &v.api_version()),
         ))
     }
 
     // ---- helpers -------------------------------------------------------------------------
 
-    /// Parses a JSON Event body, checks its apiVersion/kind (when set) against the requested
-    /// version, converts an events.k8s.io/v1 body to the stored shape (namespace from the URL
-    /// `ns`) and tags it with the stored `apiVersion`.
+    /// A create or update body: JSON, `apiVersion`/`kind` of the requested version when set,
+    /// decoded like the Go decoder (`fieldValidation` for unknown fields), namespace from the
+    /// URL (400 when the body names another).
     fn decode_body(
         &self,
         v: View<'_>,
@@ -683,12 +693,8 @@ impl Api {
         q: &Query,
         ns: &str,
         options: &str,
-    ) -> Result<Translated<Value>> {
-        let fv = if v.is_events_v1() {
-            Some(v.field_validation(q, options)?)
-        } else {
-            None
-        };
+    ) -> Result<Decoded> {
+        let fv = FieldValidation::parse(q.get("fieldValidation"), options)?;
         let ct = content_type(req.headers);
         let media = ct
             .split(';')
@@ -710,68 +716,89 @@ impl Api {
             ));
         }
         check_type_meta(v.res, &obj)?;
-        let mut decoded = match (fv, obj) {
-            (Some(fv), Value::Object(map)) => events_v1::decode(map, ns, fv)?,
-            (_, obj) => Translated {
-                value: obj,
-                warnings: Vec::new(),
-            },
-        };
-        if let Some(o) = decoded.value.as_object_mut() {
-            o.insert("kind".into(), json!("Event"));
-            o.insert("apiVersion".into(), json!(self.res.api_version()));
+        let decoded = v
+            .repr
+            .decode(into_object(obj))
+            .map_err(|e| codec::decode_error(&e, &v.res.version))?;
+        let warnings = fv.unknown_fields(&decoded.unknown, &v.res.version)?;
+        let mut event = decoded.event;
+        match model::namespace(&event) {
+            "" => event.metadata.namespace = Some(ns.to_string()),
+            n if n == ns => {}
+            _ => return Err(namespace_mismatch()),
         }
-        Ok(decoded)
-    }
-
-    /// Keeps server-owned metadata across an update: uid (immutable) and creationTimestamp;
-    /// tags the object with the stored `apiVersion`.
-    fn carry_system_fields(
-        &self,
-        v: View<'_>,
-        name: &str,
-        mut obj: Value,
-        cur: &Value,
-    ) -> Result<Value> {
-        let uid = event::uid(&obj);
-        if !uid.is_empty() && uid != event::uid(cur) {
-            return Err(ApiError::invalid(
-                v.res,
-                name,
-                vec![Cause {
-                    reason: "FieldValueInvalid",
-                    message: format!("Invalid value: {uid:?}: field is immutable"),
-                    field: "metadata.uid".into(),
-                }],
-            ));
-        }
-        set_meta(&mut obj, "uid", json!(event::uid(cur)));
-        let created = cur
-            .get("metadata")
-            .and_then(|m| m.get("creationTimestamp"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        set_meta(&mut obj, "creationTimestamp", created);
-        if let Some(o) = obj.as_object_mut() {
-            o.insert("kind".into(), json!("Event"));
-            o.insert("apiVersion".into(), json!(self.res.api_version()));
-        }
-        Ok(obj)
+        Ok(Decoded { event, warnings })
     }
 }
 
-fn validate_name(res: &Resource, name: &str) -> Result<()> {
-    event::validate_name(name).map_err(|why| {
-        ApiError::invalid(
-            res,
-            name,
-            vec![Cause {
-                reason: "FieldValueInvalid",
-                message: format!("Invalid value: {name:?}: {why}"),
-                field: "metadata.name".into(),
-            }],
-        )
+/// What every write answers with: the negotiated shape, and whether it is a dry run.
+struct WriteOptions {
+    out: Output,
+    include: IncludeObject,
+    dry_run: bool,
+}
+
+fn write_options(req: &ApiRequest<'_>, q: &Query) -> Result<WriteOptions> {
+    Ok(WriteOptions {
+        out: output(req.headers)?,
+        include: IncludeObject::parse(q.get("includeObject"))?,
+        dry_run: dry_run(q)?,
     })
+}
+
+/// The metadata the server sets on a new object.
+fn stamp_new(e: &mut Event) {
+    e.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+    e.metadata.creation_timestamp = Some(model::now());
+}
+
+/// The strategy's create rules, then the common name rule (apiserver's `BeforeCreate` order).
+fn check_create(v: View<'_>, e: &Event) -> Result<()> {
+    let name = model::name(e);
+    let causes = validation::create(e, v.rules());
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(v.res, name, causes));
+    }
+    match v.name_rule(name) {
+        Some(cause) => Err(ApiError::invalid(v.res, name, vec![cause])),
+        None => Ok(()),
+    }
+}
+
+/// Keeps server-owned metadata across an update: uid (immutable) and creationTimestamp.
+fn carry_system_fields(v: View<'_>, name: &str, mut obj: Event, cur: &Event) -> Result<Event> {
+    let uid = model::uid(&obj);
+    if !uid.is_empty() && uid != model::uid(cur) {
+        return Err(ApiError::invalid(
+            v.res,
+            name,
+            vec![Cause::invalid(
+                "metadata.uid",
+                &crate::gojson::quote(uid),
+                "field is immutable",
+            )],
+        ));
+    }
+    obj.metadata.uid = cur.metadata.uid.clone();
+    obj.metadata.creation_timestamp = cur.metadata.creation_timestamp.clone();
+    Ok(obj)
+}
+
+fn into_object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// `managerOrUserAgent` of this request.
+fn field_manager(req: &ApiRequest<'_>, q: &Query) -> String {
+    let agent = req
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    managed::manager(q.get("fieldManager"), agent)
 }
 
 /// apiVersion/kind in a body are optional, but when present must be this resource's.
@@ -803,32 +830,37 @@ fn check_type_meta(res: &Resource, obj: &Value) -> Result<()> {
 }
 
 fn written_response(
+    v: View<'_>,
     w: &Written,
     out: Output,
     include: IncludeObject,
-    repr: Repr,
 ) -> Response<Body> {
     let code = match w.kind {
         crate::store::ChangeType::Added => 201,
         _ => 200,
     };
-    respond::json(code, &render_one(&w.object, out, include, repr))
+    respond::json(code, &render_one(v, &w.object, out, include))
+}
+
+fn table_shape(v: View<'_>, version: &'static str, include: IncludeObject) -> TableShape {
+    TableShape {
+        version,
+        include,
+        repr: v.repr,
+        api_version: v.api_version(),
+    }
 }
 
 /// A single stored object in the negotiated shape of the requested version.
-fn render_one(obj: &Value, out: Output, include: IncludeObject, repr: Repr) -> Value {
+fn render_one(v: View<'_>, obj: &Event, out: Output, include: IncludeObject) -> Value {
     match out {
-        Output::Object => repr.object(obj),
+        Output::Object => v.object(obj),
         Output::PartialMetadata { version } => table::partial_metadata(obj, version),
         Output::Table { version } => table::table(
             &[obj],
-            json!({"resourceVersion": event::resource_version(obj)}),
+            json!({"resourceVersion": model::resource_version(obj)}),
             true,
-            TableShape {
-                version,
-                include,
-                repr,
-            },
+            table_shape(v, version, include),
             OffsetDateTime::now_utc(),
         ),
     }
@@ -852,15 +884,10 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// The `fieldSelector`, in the stored shape's labels (events.k8s.io/v1 labels translated).
+/// The `fieldSelector`, in the labels of the requested version.
 fn field_selector(v: View<'_>, q: &Query) -> Result<FieldSelector> {
-    let raw = q.get("fieldSelector").unwrap_or("");
-    let selector = if v.is_events_v1() {
-        Cow::Owned(events_v1::field_selector(raw)?)
-    } else {
-        Cow::Borrowed(raw)
-    };
-    FieldSelector::parse(&selector).map_err(ApiError::bad_request)
+    FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), v.repr)
+        .map_err(ApiError::bad_request)
 }
 
 fn label_selector(q: &Query) -> Result<LabelSelector> {
@@ -886,6 +913,14 @@ fn namespace_mismatch() -> ApiError {
     ApiError::bad_request(
         "the namespace of the provided object does not match the namespace sent on the request",
     )
+}
+
+fn name_mismatch(obj: &Event, name: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "the name of the object ({}) does not match the name on the URL ({})",
+        model::name(obj),
+        name
+    ))
 }
 
 /// `DeleteOptions.preconditions` from an optional JSON body.
@@ -966,7 +1001,7 @@ mod tests {
         let (v, r) = standard
             .resolve("/apis/events.k8s.io/v1/watch/events")
             .unwrap();
-        assert!(v.is_events_v1() && r.legacy_watch);
+        assert!(v.repr == Repr::EventsV1 && r.legacy_watch);
         let (v, _) = standard.resolve("/api/v1/events").unwrap();
         assert_eq!(v.repr, Repr::Stored);
         assert!(standard

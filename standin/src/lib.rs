@@ -15,15 +15,21 @@
 //! # Ok(()) }
 //! ```
 
+// A bad request must never take the server down: request paths return Status errors instead.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod admin;
 mod api;
 mod certs;
 pub mod cli;
-mod event;
-mod events_v1;
-mod events_v1_validation;
+mod codec;
+mod conversion;
 mod faults;
+mod fields;
+mod gojson;
 mod identity;
+mod managed;
+mod model;
 mod negotiate;
 mod pagination;
 mod patch;
@@ -39,6 +45,7 @@ mod store;
 mod table;
 mod tls;
 mod tokens;
+mod validation;
 mod watch;
 mod wire;
 
@@ -139,13 +146,7 @@ impl Handle {
 
     /// Every stored event, ignoring scope (same as `GET /events`).
     pub fn events(&self) -> Vec<Value> {
-        self.shared
-            .api
-            .store
-            .all()
-            .into_iter()
-            .map(|o| (*o).clone())
-            .collect()
+        self.shared.api.stored_json()
     }
 
     /// Queues a fault (same as `POST /faults`).

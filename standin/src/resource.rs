@@ -1,6 +1,6 @@
 //! Which API group/version the `events` resource is served as, derived from the URL prefix.
 
-use serde_json::{json, Map, Value};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails;
 
 /// URL prefix of the events.k8s.io/v1 API, served next to `/api/v1` in "standard paths" mode.
 pub const EVENTS_V1_PREFIX: &str = "/apis/events.k8s.io/v1";
@@ -85,17 +85,14 @@ impl Resource {
     }
 
     /// `details` of a Status about one object.
-    pub fn details(&self, name: &str, uid: Option<&str>) -> Value {
-        let mut d = Map::new();
-        d.insert("name".into(), json!(name));
-        if !self.group.is_empty() {
-            d.insert("group".into(), json!(self.group));
+    pub fn details(&self, name: &str, uid: Option<&str>) -> StatusDetails {
+        StatusDetails {
+            name: Some(name.to_string()),
+            group: Some(self.group.clone()).filter(|g| !g.is_empty()),
+            kind: Some("events".into()),
+            uid: uid.map(str::to_string),
+            ..StatusDetails::default()
         }
-        d.insert("kind".into(), json!("events"));
-        if let Some(uid) = uid {
-            d.insert("uid".into(), json!(uid));
-        }
-        Value::Object(d)
     }
 }
 

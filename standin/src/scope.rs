@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
-use crate::event;
+use crate::model::{self, Event};
 
 pub const EXTRA_PARENT_TYPE: &str = "iam.miloapis.com/parent-type";
 pub const EXTRA_PARENT_NAME: &str = "iam.miloapis.com/parent-name";
@@ -36,15 +34,15 @@ impl Scope {
         }
     }
 
-    pub fn allows(&self, obj: &Value) -> bool {
+    pub fn allows(&self, obj: &Event) -> bool {
         match self {
             Scope::Platform => true,
             Scope::Tenant {
                 parent_type,
                 parent_name,
             } => {
-                event::annotation(obj, ANNOTATION_SCOPE_TYPE) == parent_type
-                    && event::annotation(obj, ANNOTATION_SCOPE_NAME) == parent_name
+                model::annotation(obj, ANNOTATION_SCOPE_TYPE) == parent_type
+                    && model::annotation(obj, ANNOTATION_SCOPE_NAME) == parent_name
             }
         }
     }
@@ -63,8 +61,17 @@ mod tests {
         m
     }
 
-    fn scoped(t: &str, n: &str) -> Value {
-        json!({"metadata": {"annotations": {ANNOTATION_SCOPE_TYPE: t, ANNOTATION_SCOPE_NAME: n}}})
+    fn ev(v: serde_json::Value) -> Event {
+        crate::repr::Repr::Stored
+            .decode(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
+            .event
+    }
+
+    fn scoped(t: &str, n: &str) -> Event {
+        ev(
+            json!({"metadata": {"annotations": {ANNOTATION_SCOPE_TYPE: t, ANNOTATION_SCOPE_NAME: n}}}),
+        )
     }
 
     #[test]
@@ -72,7 +79,7 @@ mod tests {
         let s = Scope::from_extra(&extra(&[("other", "x")]));
         assert_eq!(s, Scope::Platform);
         assert!(s.allows(&scoped("Organization", "acme")));
-        assert!(s.allows(&json!({"metadata": {}})));
+        assert!(s.allows(&Event::default()));
     }
 
     #[test]
@@ -85,15 +92,15 @@ mod tests {
         assert!(s.allows(&scoped("Organization", "acme")));
         assert!(!s.allows(&scoped("Organization", "other")));
         assert!(!s.allows(&scoped("Project", "acme")));
-        assert!(!s.allows(&json!({"metadata": {}})));
+        assert!(!s.allows(&Event::default()));
     }
 
     #[test]
     fn half_scoped_caller_cannot_see_full_scopes() {
         let s = Scope::from_extra(&extra(&[(EXTRA_PARENT_TYPE, "Organization")]));
         assert!(!s.allows(&scoped("Organization", "acme")));
-        assert!(s.allows(
-            &json!({"metadata": {"annotations": {ANNOTATION_SCOPE_TYPE: "Organization"}}})
-        ));
+        assert!(s.allows(&ev(
+            json!({"metadata": {"annotations": {ANNOTATION_SCOPE_TYPE: "Organization"}}})
+        )));
     }
 }

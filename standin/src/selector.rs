@@ -1,8 +1,9 @@
-//! `fieldSelector` and `labelSelector` parsing and matching, following apimachinery's grammar.
+//! `fieldSelector` and `labelSelector` parsing and matching, following apimachinery's grammar
+//! (`pkg/fields/selector.go`, `pkg/labels/selector.go`).
 
-use serde_json::Value;
-
-use crate::event;
+use crate::fields;
+use crate::model::Event;
+use crate::repr::Repr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldOp {
@@ -10,6 +11,7 @@ pub enum FieldOp {
     NotEquals,
 }
 
+/// One requirement on a selectable field (by its core/v1 label).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldRequirement {
     pub field: String,
@@ -24,36 +26,33 @@ pub struct FieldSelector {
 }
 
 impl FieldSelector {
-    /// Parses like `fields.ParseSelector` and rejects labels Events cannot be selected by, with
-    /// Kubernetes' message (`field label not supported: foo`).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let mut requirements = Vec::new();
-        for term in split_unescaped_commas(s) {
-            if term.is_empty() {
-                continue;
-            }
+    /// Parses like `fields.ParseSelector` (terms sorted, all of them parsed before any label is
+    /// looked at), then refuses labels the `repr` API does not support with Kubernetes' message
+    /// (`field label not supported: foo`).
+    pub fn parse(s: &str, repr: Repr) -> Result<Self, String> {
+        let mut sorted: Vec<&str> = terms(s).filter(|t| !t.is_empty()).collect();
+        sorted.sort_unstable();
+        let mut parsed = Vec::with_capacity(sorted.len());
+        for term in sorted {
             let (lhs, op, rhs) = split_term(term)
                 .ok_or_else(|| format!("invalid selector: '{s}'; can't understand '{term}'"))?;
-            let value = unescape_value(rhs)?;
-            if !event::SELECTABLE_FIELDS.contains(&lhs) {
-                return Err(format!("field label not supported: {lhs}"));
-            }
-            requirements.push(FieldRequirement {
-                field: lhs.to_string(),
-                op,
-                value,
-            });
+            parsed.push((lhs, op, unescape_value(rhs)?));
         }
+        let requirements = parsed
+            .into_iter()
+            .map(|(lhs, op, value)| {
+                let field = fields::selectable(repr, lhs)
+                    .ok_or_else(|| format!("field label not supported: {lhs}"))?;
+                Ok(FieldRequirement { field, op, value })
+            })
+            .collect::<Result<_, String>>()?;
         Ok(Self { requirements })
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub fn matches(&self, e: &Event) -> bool {
         self.requirements.iter().all(|r| {
-            let actual = event::selectable_field(obj, &r.field).unwrap_or_default();
-            match r.op {
-                FieldOp::Equals => actual == r.value,
-                FieldOp::NotEquals => actual != r.value,
-            }
+            let actual = fields::value(e, &r.field);
+            (actual == r.value) == (r.op == FieldOp::Equals)
         })
     }
 
@@ -62,60 +61,66 @@ impl FieldSelector {
     }
 }
 
-fn split_unescaped_commas(s: &str) -> Vec<&str> {
-    if s.is_empty() {
-        return Vec::new();
-    }
-    let mut terms = Vec::new();
-    let mut start = 0;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if c == ',' {
-            terms.push(s.get(start..i).unwrap_or(""));
-            start = i + 1;
+/// The comma-separated terms of a selector; a backslash protects the character after it.
+fn terms(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s).filter(|s| !s.is_empty());
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let mut escaped = false;
+        let cut = text.char_indices().find_map(|(i, c)| {
+            let is_cut = c == ',' && !escaped;
+            escaped = c == '\\' && !escaped;
+            is_cut.then_some(i)
+        });
+        match cut {
+            Some(i) => {
+                rest = text.get(i + 1..);
+                text.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
         }
-    }
-    terms.push(s.get(start..).unwrap_or(""));
-    terms
+    })
 }
 
 /// The first operator position wins, checking `!=`, `==`, `=` at each position.
 fn split_term(term: &str) -> Option<(&str, FieldOp, &str)> {
-    for (i, _) in term.char_indices() {
-        let rest = term.get(i..)?;
-        let lhs = term.get(..i)?;
-        if let Some(r) = rest.strip_prefix("!=") {
-            return Some((lhs, FieldOp::NotEquals, r));
-        }
-        if let Some(r) = rest.strip_prefix("==") {
-            return Some((lhs, FieldOp::Equals, r));
-        }
-        if let Some(r) = rest.strip_prefix('=') {
-            return Some((lhs, FieldOp::Equals, r));
-        }
-    }
-    None
+    term.char_indices().find_map(|(i, _)| {
+        let (lhs, rest) = (term.get(..i)?, term.get(i..)?);
+        [
+            ("!=", FieldOp::NotEquals),
+            ("==", FieldOp::Equals),
+            ("=", FieldOp::Equals),
+        ]
+        .into_iter()
+        .find_map(|(tok, op)| rest.strip_prefix(tok).map(|r| (lhs, op, r)))
+    })
 }
 
+/// `fields.UnescapeValue`: `\\`, `\,` and `\=` are the escapes; bare `,` and `=` are refused.
 fn unescape_value(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
-        if c != '\\' {
-            if c == ',' || c == '=' {
-                return Err(format!("invalid field selector value {s:?}: unescaped {c}"));
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('\\' | ',' | '=')) => out.push(e),
+                Some(e) => {
+                    return Err(format!(
+                        "invalid field selector: invalid escape sequence: \\{e}"
+                    ))
+                }
+                None => return Err("invalid field selector: invalid escape sequence: \\".into()),
+            },
+            ',' | '=' => {
+                return Err(format!(
+                    "invalid field selector: unescaped character in value: {}",
+                    u32::from(c)
+                ))
             }
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some(e @ ('\\' | ',' | '=')) => out.push(e),
-            Some(e) => return Err(format!("invalid escape sequence \\{e} in {s:?}")),
-            None => return Err(format!("unterminated escape sequence in {s:?}")),
+            c => out.push(c),
         }
     }
     Ok(out)
@@ -151,9 +156,9 @@ impl LabelSelector {
         Ok(Self { requirements })
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
-        let labels = event::labels(obj);
-        let get = |k: &str| labels.and_then(|m| m.get(k)).and_then(Value::as_str);
+    pub fn matches(&self, e: &Event) -> bool {
+        let labels = e.metadata.labels.as_ref();
+        let get = |k: &str| labels.and_then(|m| m.get(k)).map(String::as_str);
         self.requirements.iter().all(|r| match r {
             LabelRequirement::Equals(k, v) => get(k) == Some(v.as_str()),
             LabelRequirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
@@ -248,51 +253,78 @@ fn valid_key(k: &str, term: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn ev() -> Value {
-        json!({
+    fn ev() -> Event {
+        let v = json!({
             "metadata": {"name": "e1", "namespace": "ns", "labels": {"app": "web", "tier": "fe"}},
             "involvedObject": {"kind": "Pod", "name": "p1"},
             "reason": "Started",
             "type": "Normal",
             "source": {"component": "kubelet"}
-        })
+        });
+        Repr::Stored
+            .decode(v.as_object().unwrap().clone())
+            .unwrap()
+            .event
+    }
+
+    fn parse(s: &str) -> Result<FieldSelector, String> {
+        FieldSelector::parse(s, Repr::Stored)
     }
 
     #[test]
     fn field_selector_operators_and_conjunction() {
-        let s = FieldSelector::parse("involvedObject.kind=Pod,reason==Started").unwrap();
+        let s = parse("involvedObject.kind=Pod,reason==Started").unwrap();
         assert_eq!(s.requirements.len(), 2);
         assert!(s.matches(&ev()));
-        assert!(!FieldSelector::parse("type!=Normal").unwrap().matches(&ev()));
-        assert!(FieldSelector::parse("type!=Warning")
-            .unwrap()
-            .matches(&ev()));
-        assert!(FieldSelector::parse("source=kubelet")
-            .unwrap()
-            .matches(&ev()));
-        assert!(FieldSelector::parse("involvedObject.uid=")
-            .unwrap()
-            .matches(&ev()));
-        assert!(FieldSelector::parse("").unwrap().is_empty());
+        assert!(!parse("type!=Normal").unwrap().matches(&ev()));
+        assert!(parse("type!=Warning").unwrap().matches(&ev()));
+        assert!(parse("source=kubelet").unwrap().matches(&ev()));
+        assert!(parse("involvedObject.uid=").unwrap().matches(&ev()));
+        assert!(parse("").unwrap().is_empty());
     }
 
     #[test]
     fn field_selector_escapes_and_errors() {
-        let s = FieldSelector::parse(r"metadata.name=a\,b\=c").unwrap();
+        let s = parse(r"metadata.name=a\,b\=c,,reason=x").unwrap();
         assert_eq!(s.requirements[0].value, "a,b=c");
+        assert_eq!(s.requirements[1].value, "x");
+        let v1 = FieldSelector::parse("regarding.name=p,reportingController!=c", Repr::EventsV1)
+            .unwrap();
+        assert_eq!(v1.requirements[0].field, "involvedObject.name");
+        assert_eq!(v1.requirements[1].field, "reportingComponent");
         assert_eq!(
-            FieldSelector::parse("foo=bar").unwrap_err(),
+            FieldSelector::parse("involvedObject.name=p", Repr::EventsV1).unwrap_err(),
+            "field label not supported: involvedObject.name"
+        );
+        assert_eq!(
+            parse("foo=bar").unwrap_err(),
             "field label not supported: foo"
         );
-        assert!(FieldSelector::parse("reason")
-            .unwrap_err()
-            .contains("can't understand"));
-        assert!(FieldSelector::parse(r"reason=a\x").is_err());
+        assert!(parse("reason").unwrap_err().contains("can't understand"));
+        assert!(parse(r"reason=a\x").is_err());
         // `!=` is found before `=` at the same position.
-        let s = FieldSelector::parse("reason!=x").unwrap();
+        let s = parse("reason!=x").unwrap();
         assert_eq!(s.requirements[0].op, FieldOp::NotEquals);
+    }
+
+    /// The hand-written cases in `testdata/convert/field-selectors.json`: an events.k8s.io/v1
+    /// selector selects what its core/v1 counterpart selects, or is refused with that message.
+    #[test]
+    fn events_v1_selector_fixtures() {
+        let cases: Vec<Value> =
+            serde_json::from_str(include_str!("../../testdata/convert/field-selectors.json"))
+                .unwrap();
+        for case in cases {
+            let input = case["in"].as_str().unwrap();
+            let v1 = FieldSelector::parse(input, Repr::EventsV1);
+            match (case["out"].as_str(), case["error"].as_str()) {
+                (Some(out), _) => assert_eq!(v1, parse(out), "{input}"),
+                (None, Some(error)) => assert_eq!(v1.unwrap_err(), error, "{input}"),
+                (None, None) => panic!("case without out or error: {case}"),
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Kubernetes `Status` error bodies, the way kube-apiserver shapes them.
+//! Kubernetes `Status` bodies (k8s-openapi's `Status`), the way kube-apiserver shapes them.
 
-use serde_json::{json, Map, Value};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
+use serde_json::Value;
 
 use crate::resource::Resource;
 
@@ -10,15 +11,52 @@ pub struct ApiError {
     pub code: u16,
     pub reason: String,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: `StatusDetails` is large and every handler returns `Result<_, ApiError>`.
+    pub details: Option<Box<StatusDetails>>,
 }
 
-/// One entry of `details.causes` on a 422 Invalid.
+/// One entry of `details.causes` on a 422 Invalid: a `field.Error` of apimachinery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cause {
     pub reason: &'static str,
     pub message: String,
     pub field: String,
+}
+
+impl Cause {
+    /// `field.Required`: `Required value` (with `: detail` when there is one).
+    pub fn required(field: &str, detail: &str) -> Self {
+        let message = match detail {
+            "" => "Required value".to_string(),
+            d => format!("Required value: {d}"),
+        };
+        Self {
+            reason: "FieldValueRequired",
+            message,
+            field: field.into(),
+        }
+    }
+
+    /// `field.Invalid` with the bad value already printed the way apimachinery prints it.
+    pub fn invalid(field: &str, printed_value: &str, detail: &str) -> Self {
+        Self {
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: {printed_value}: {detail}"),
+            field: field.into(),
+        }
+    }
+
+    fn to_status_cause(&self) -> StatusCause {
+        StatusCause {
+            reason: Some(self.reason.to_string()).filter(|r| !r.is_empty()),
+            message: Some(self.message.clone()),
+            field: Some(self.field.clone()),
+        }
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 impl ApiError {
@@ -31,8 +69,8 @@ impl ApiError {
         }
     }
 
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+    pub fn with_details(mut self, details: StatusDetails) -> Self {
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -60,7 +98,7 @@ impl ApiError {
             "NotFound",
             "the server could not find the requested resource",
         )
-        .with_details(json!({}))
+        .with_details(StatusDetails::default())
     }
 
     pub fn already_exists(res: &Resource, name: &str) -> Self {
@@ -96,19 +134,13 @@ impl ApiError {
             1 => summary.concat(),
             _ => format!("[{}]", summary.join(", ")),
         };
-        let causes: Vec<Value> = causes
-            .into_iter()
-            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
-            .collect();
-        let mut details = Map::new();
-        if !name.is_empty() {
-            details.insert("name".into(), json!(name));
-        }
-        if !res.kind_group.is_empty() {
-            details.insert("group".into(), json!(res.kind_group));
-        }
-        details.insert("kind".into(), json!("Event"));
-        details.insert("causes".into(), Value::Array(causes));
+        let details = StatusDetails {
+            name: some(name),
+            group: some(&res.kind_group),
+            kind: Some("Event".into()),
+            causes: Some(causes.iter().map(Cause::to_status_cause).collect()),
+            ..StatusDetails::default()
+        };
         Self::new(
             422,
             "Invalid",
@@ -119,7 +151,7 @@ impl ApiError {
                 summary
             ),
         )
-        .with_details(Value::Object(details))
+        .with_details(details)
     }
 
     pub fn method_not_allowed() -> Self {
@@ -128,7 +160,7 @@ impl ApiError {
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
         )
-        .with_details(json!({}))
+        .with_details(StatusDetails::default())
     }
 
     pub fn unsupported_media_type(content_type: &str, accepted: &str) -> Self {
@@ -182,18 +214,14 @@ impl ApiError {
     }
 
     pub fn to_status(&self) -> Value {
-        let mut s = Map::new();
-        s.insert("kind".into(), json!("Status"));
-        s.insert("apiVersion".into(), json!("v1"));
-        s.insert("metadata".into(), json!({}));
-        s.insert("status".into(), json!("Failure"));
-        s.insert("message".into(), json!(self.message));
-        s.insert("reason".into(), json!(self.reason));
-        if let Some(d) = &self.details {
-            s.insert("details".into(), d.clone());
-        }
-        s.insert("code".into(), json!(self.code));
-        Value::Object(s)
+        status_json(&Status {
+            status: Some("Failure".into()),
+            message: Some(self.message.clone()),
+            reason: Some(self.reason.clone()),
+            details: self.details.as_deref().cloned(),
+            code: Some(i32::from(self.code)),
+            ..Status::default()
+        })
     }
 }
 
@@ -207,18 +235,21 @@ impl std::error::Error for ApiError {}
 
 /// The `Status` answered for a successful delete.
 pub fn delete_success(res: &Resource, name: &str, uid: &str) -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "details": res.details(name, Some(uid)),
+    status_json(&Status {
+        status: Some("Success".into()),
+        details: Some(res.details(name, Some(uid))),
+        ..Status::default()
     })
+}
+
+fn status_json(s: &Status) -> Value {
+    serde_json::to_value(s).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn not_found_shape_for_group_resource() {

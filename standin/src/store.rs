@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::event;
+use crate::model::{self, Event};
 use crate::status::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,15 +25,17 @@ pub enum ChangeType {
 pub struct Change {
     pub rv: u64,
     pub kind: ChangeType,
-    pub object: Arc<Value>,
-    pub prev: Option<Arc<Value>>,
+    pub object: Arc<Event>,
+    pub prev: Option<Arc<Event>>,
 }
 
 /// What a write callback decides to do with the object at a key.
 #[derive(Debug)]
 pub enum Write {
-    Create(Value),
-    Replace(Value),
+    Create(Event),
+    /// Replaces the object; one equal to the current object (resourceVersion aside) is no change
+    /// at all, as in kube-apiserver's storage: no new resourceVersion, no watch event.
+    Replace(Event),
     Delete,
 }
 
@@ -42,7 +43,7 @@ pub enum Write {
 pub struct Written {
     pub kind: ChangeType,
     /// The stored object (for a delete: its last state, with the deletion's resourceVersion).
-    pub object: Arc<Value>,
+    pub object: Arc<Event>,
 }
 
 /// Where a watch starts.
@@ -74,7 +75,7 @@ type Key = (String, String);
 
 #[derive(Default)]
 struct Inner {
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: BTreeMap<Key, Arc<Event>>,
     rv: u64,
     /// History holds every change with rv > floor; the store was empty at `floor`.
     floor: u64,
@@ -91,17 +92,6 @@ fn key(ns: &str, name: &str) -> Key {
     (ns.to_string(), name.to_string())
 }
 
-pub fn set_meta(obj: &mut Value, field: &str, value: Value) {
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        if let Some(o) = obj.as_object_mut() {
-            o.insert("metadata".into(), json!({}));
-        }
-    }
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.insert(field.to_string(), value);
-    }
-}
-
 impl Store {
     pub fn new() -> Self {
         Self::default()
@@ -116,12 +106,12 @@ impl Store {
         self.lock().rv
     }
 
-    pub fn get(&self, ns: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, ns: &str, name: &str) -> Option<Arc<Event>> {
         self.lock().objects.get(&key(ns, name)).cloned()
     }
 
     /// Every stored object, ordered by namespace then name.
-    pub fn all(&self) -> Vec<Arc<Value>> {
+    pub fn all(&self) -> Vec<Arc<Event>> {
         self.lock().objects.values().cloned().collect()
     }
 
@@ -136,12 +126,22 @@ impl Store {
         decide: F,
     ) -> Result<Written, ApiError>
     where
-        F: FnOnce(Option<&Value>) -> Result<Write, ApiError>,
+        F: FnOnce(Option<&Event>) -> Result<Write, ApiError>,
     {
         let mut inner = self.lock();
         let k = key(ns, name);
         let prev = inner.objects.get(&k).cloned();
         let decision = decide(prev.as_deref())?;
+        if let (Write::Replace(new), Some(cur)) = (&decision, &prev) {
+            let mut same = new.clone();
+            same.metadata.resource_version = cur.metadata.resource_version.clone();
+            if same == **cur {
+                return Ok(Written {
+                    kind: ChangeType::Modified,
+                    object: cur.clone(),
+                });
+            }
+        }
         let kind = match (&decision, &prev) {
             (Write::Create(_), _) => ChangeType::Added,
             (Write::Replace(_), _) => ChangeType::Modified,
@@ -162,7 +162,7 @@ impl Store {
             Write::Create(o) | Write::Replace(o) => o,
             Write::Delete => prev.as_deref().cloned().unwrap_or_default(),
         };
-        set_meta(&mut object, "resourceVersion", json!(rv.to_string()));
+        object.metadata.resource_version = Some(rv.to_string());
         let object = Arc::new(object);
         inner.rv = rv;
         if kind == ChangeType::Deleted {
@@ -183,7 +183,7 @@ impl Store {
 
     /// Objects as of `at` (current when `None` or not older than now), ordered by key, and the
     /// resourceVersion they are consistent with.
-    pub fn snapshot(&self, at: Option<u64>) -> Result<(u64, Vec<Arc<Value>>), TooOld> {
+    pub fn snapshot(&self, at: Option<u64>) -> Result<(u64, Vec<Arc<Event>>), TooOld> {
         let inner = self.lock();
         match at {
             Some(rv) if rv < inner.rv => {
@@ -193,9 +193,9 @@ impl Store {
                         oldest: inner.floor,
                     });
                 }
-                let mut state: BTreeMap<Key, Arc<Value>> = BTreeMap::new();
+                let mut state: BTreeMap<Key, Arc<Event>> = BTreeMap::new();
                 for c in inner.history.iter().take_while(|c| c.rv <= rv) {
-                    let k = key(event::namespace(&c.object), event::name(&c.object));
+                    let k = key(model::namespace(&c.object), model::name(&c.object));
                     if c.kind == ChangeType::Deleted {
                         state.remove(&k);
                     } else {
@@ -216,7 +216,7 @@ impl Store {
                 .values()
                 .map(|o| {
                     Arc::new(Change {
-                        rv: event::resource_version(o).parse().unwrap_or(0),
+                        rv: model::resource_version(o).parse().unwrap_or(0),
                         kind: ChangeType::Added,
                         object: o.clone(),
                         prev: None,
@@ -263,8 +263,12 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn obj(ns: &str, name: &str, msg: &str) -> Value {
-        json!({"metadata": {"namespace": ns, "name": name}, "message": msg})
+    fn obj(ns: &str, name: &str, msg: &str) -> Event {
+        let mut e = Event::default();
+        e.metadata.namespace = model::go_string(ns);
+        e.metadata.name = model::go_string(name);
+        e.message = model::go_string(msg);
+        e
     }
 
     fn create(s: &Store, ns: &str, name: &str, msg: &str) -> Written {
@@ -276,22 +280,43 @@ mod tests {
     fn writes_bump_resource_version_and_record_history() {
         let s = Store::new();
         let a = create(&s, "ns", "a", "1");
-        assert_eq!(event::resource_version(&a.object), "1");
+        assert_eq!(model::resource_version(&a.object), "1");
         let b = s
             .write("ns", "a", false, |cur| {
                 let mut o = cur.unwrap().clone();
-                o["message"] = json!("2");
+                o.message = model::go_string("2");
                 Ok(Write::Replace(o))
             })
             .unwrap();
         assert_eq!(b.kind, ChangeType::Modified);
-        assert_eq!(event::resource_version(&b.object), "2");
+        assert_eq!(model::resource_version(&b.object), "2");
         let d = s.write("ns", "a", false, |_| Ok(Write::Delete)).unwrap();
         assert_eq!(d.kind, ChangeType::Deleted);
-        assert_eq!(d.object["message"], "2");
-        assert_eq!(event::resource_version(&d.object), "3");
+        assert_eq!(d.object.message.as_deref(), Some("2"));
+        assert_eq!(model::resource_version(&d.object), "3");
         assert!(s.get("ns", "a").is_none());
         assert_eq!(s.current_rv(), 3);
+    }
+
+    #[test]
+    fn replacing_with_the_same_object_changes_nothing() {
+        let s = Store::new();
+        create(&s, "ns", "a", "1");
+        let mut w = s.watch(WatchFrom::After(1)).unwrap();
+        let same = s
+            .write("ns", "a", false, |_| {
+                Ok(Write::Replace(obj("ns", "a", "1")))
+            })
+            .unwrap();
+        assert_eq!(model::resource_version(&same.object), "1");
+        assert_eq!(s.current_rv(), 1);
+        assert!(w.live.try_recv().is_err());
+        let changed = s
+            .write("ns", "a", false, |_| {
+                Ok(Write::Replace(obj("ns", "a", "2")))
+            })
+            .unwrap();
+        assert_eq!(model::resource_version(&changed.object), "2");
     }
 
     #[test]
@@ -300,7 +325,7 @@ mod tests {
         let w = s
             .write("ns", "a", true, |_| Ok(Write::Create(obj("ns", "a", "x"))))
             .unwrap();
-        assert_eq!(w.object["message"], "x");
+        assert_eq!(w.object.message.as_deref(), Some("x"));
         assert!(s.get("ns", "a").is_none());
         assert_eq!(s.current_rv(), 0);
     }
@@ -316,7 +341,7 @@ mod tests {
         let (rv, then) = s.snapshot(Some(2)).unwrap();
         assert_eq!((rv, then.len()), (2, 2));
         let (_, first) = s.snapshot(Some(1)).unwrap();
-        assert_eq!(event::name(&first[0]), "a");
+        assert_eq!(model::name(&first[0]), "a");
     }
 
     #[test]
@@ -337,7 +362,7 @@ mod tests {
         assert_eq!((live.rv, live.kind), (4, ChangeType::Added));
 
         let cur = s.watch(WatchFrom::Current).unwrap();
-        let names: Vec<&str> = cur.initial.iter().map(|c| event::name(&c.object)).collect();
+        let names: Vec<&str> = cur.initial.iter().map(|c| model::name(&c.object)).collect();
         assert_eq!(names, vec!["b", "c"]);
         assert!(cur.initial.iter().all(|c| c.kind == ChangeType::Added));
     }
@@ -352,7 +377,7 @@ mod tests {
         assert_eq!(s.watch(WatchFrom::After(0)).unwrap_err().oldest, 1);
         assert!(s.snapshot(Some(0)).is_err());
         let b = create(&s, "ns", "b", "1");
-        assert_eq!(event::resource_version(&b.object), "2");
+        assert_eq!(model::resource_version(&b.object), "2");
         drop(w);
     }
 }

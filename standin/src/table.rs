@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use crate::event;
+use crate::model::{self, Event};
 use crate::negotiate::IncludeObject;
 use crate::repr::Repr;
 
@@ -28,16 +28,18 @@ pub fn column_definitions() -> Value {
 /// Table options that shape every row. Cells always come from the stored shape (kube-apiserver
 /// prints the internal object for every served version); `repr` shapes `rows[].object` under
 /// `includeObject=Object`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TableShape {
     /// `v1` or `v1beta1` of meta.k8s.io.
     pub version: &'static str,
     pub include: IncludeObject,
     pub repr: Repr,
+    /// The served `apiVersion` of stored-shape objects.
+    pub api_version: String,
 }
 
 impl TableShape {
-    pub fn api_version(&self) -> String {
+    pub fn table_api_version(&self) -> String {
         format!("meta.k8s.io/{}", self.version)
     }
 }
@@ -45,28 +47,28 @@ impl TableShape {
 /// A Table over `objects`. `headers: false` leaves `columnDefinitions` null, as the API server
 /// does for every watch event after the first.
 pub fn table(
-    objects: &[&Value],
+    objects: &[&Event],
     list_meta: Value,
     headers: bool,
     shape: TableShape,
     now: OffsetDateTime,
 ) -> Value {
-    let rows: Vec<Value> = objects.iter().map(|o| row(o, shape, now)).collect();
+    let rows: Vec<Value> = objects.iter().map(|o| row(o, &shape, now)).collect();
     json!({
         "kind": "Table",
-        "apiVersion": shape.api_version(),
+        "apiVersion": shape.table_api_version(),
         "metadata": list_meta,
         "columnDefinitions": if headers { column_definitions() } else { Value::Null },
         "rows": rows,
     })
 }
 
-pub fn row(obj: &Value, shape: TableShape, now: OffsetDateTime) -> Value {
+pub fn row(obj: &Event, shape: &TableShape, now: OffsetDateTime) -> Value {
     let mut r = Map::new();
     r.insert("cells".into(), Value::Array(cells(obj, now)));
     let object = match shape.include {
         IncludeObject::None => Value::Null,
-        IncludeObject::Object => shape.repr.object(obj),
+        IncludeObject::Object => shape.repr.object(obj, &shape.api_version),
         IncludeObject::Metadata => partial_metadata(obj, shape.version),
     };
     r.insert("object".into(), object);
@@ -74,94 +76,80 @@ pub fn row(obj: &Value, shape: TableShape, now: OffsetDateTime) -> Value {
 }
 
 /// `PartialObjectMetadata` of `meta.k8s.io/{version}`.
-pub fn partial_metadata(obj: &Value, version: &str) -> Value {
+pub fn partial_metadata(obj: &Event, version: &str) -> Value {
     json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": format!("meta.k8s.io/{version}"),
-        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        "metadata": crate::repr::metadata(obj),
     })
 }
 
-fn since(t: Option<OffsetDateTime>, now: OffsetDateTime) -> String {
-    match t {
+/// Seconds since a time, as the printer's `translateTimestampSince` shows it.
+fn since(t: Option<jiff::Timestamp>, now: OffsetDateTime) -> String {
+    match t.filter(|t| !crate::gojson::is_go_zero(*t)) {
         None => "<unknown>".to_string(),
-        Some(t) => human_duration((now - t).whole_seconds()),
+        Some(t) => human_duration(now.unix_timestamp() - t.as_second()),
     }
-}
-
-fn str_field<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
-    let mut cur = obj;
-    for p in path {
-        match cur.get(p) {
-            Some(v) => cur = v,
-            None => return "",
-        }
-    }
-    cur.as_str().unwrap_or("")
 }
 
 /// Last Seen, Type, Reason, Object, Subobject, Source, Message, First Seen, Count, Name.
-pub fn cells(obj: &Value, now: OffsetDateTime) -> Vec<Value> {
-    let first_ts = event::parse_time(obj.get("firstTimestamp"));
-    let first = match first_ts {
-        Some(t) => since(Some(t), now),
-        None => since(event::parse_time(obj.get("eventTime")), now),
+pub fn cells(e: &Event, now: OffsetDateTime) -> Vec<Value> {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let first = match &e.first_timestamp {
+        Some(t) => since(Some(t.0), now),
+        None => since(e.event_time.as_ref().map(|t| t.0), now),
     };
-    let mut last = match event::parse_time(obj.get("lastTimestamp")) {
-        Some(t) => since(Some(t), now),
+    let mut last = match &e.last_timestamp {
+        Some(t) => since(Some(t.0), now),
         None => first.clone(),
     };
-    let series = obj.get("series").filter(|s| s.is_object());
-    let count = match series {
-        Some(s) => {
-            last = since(event::parse_time(s.get("lastObservedTime")), now);
-            s.get("count").and_then(Value::as_i64).unwrap_or(0)
+    let count = match &e.series {
+        Some(series) => {
+            last = since(series.last_observed_time.as_ref().map(|t| t.0), now);
+            series.count.unwrap_or(0)
         }
-        None => match obj.get("count").and_then(Value::as_i64).unwrap_or(0) {
-            // Singleton events of the new API have no count.
-            0 => 1,
-            c => c,
-        },
+        // Singleton events of the new API have no count.
+        None => e.count.filter(|c| *c != 0).unwrap_or(1),
     };
-    let kind = str_field(obj, &["involvedObject", "kind"]).to_lowercase();
-    let involved_name = str_field(obj, &["involvedObject", "name"]);
-    let target = if involved_name.is_empty() {
-        kind
-    } else {
-        format!("{kind}/{involved_name}")
+    let io = &e.involved_object;
+    let kind = s(&io.kind).to_lowercase();
+    let target = match io.name.as_deref() {
+        None | Some("") => kind,
+        Some(name) => format!("{kind}/{name}"),
     };
-    let component = first_non_empty(
-        str_field(obj, &["source", "component"]),
-        str_field(obj, &["reportingComponent"]),
-    );
-    let instance = first_non_empty(
-        str_field(obj, &["source", "host"]),
-        str_field(obj, &["reportingInstance"]),
-    );
+    let source = e.source.clone().unwrap_or_default();
+    let component = s(&source.component).or_if_empty(s(&e.reporting_component));
+    let instance = s(&source.host).or_if_empty(s(&e.reporting_instance));
     let source = if instance.is_empty() {
-        component.to_string()
+        component
     } else {
         format!("{component}, {instance}")
     };
     vec![
         json!(last),
-        json!(str_field(obj, &["type"])),
-        json!(str_field(obj, &["reason"])),
+        json!(s(&e.type_)),
+        json!(s(&e.reason)),
         json!(target),
-        json!(str_field(obj, &["involvedObject", "fieldPath"])),
+        json!(s(&io.field_path)),
         json!(source),
-        json!(str_field(obj, &["message"]).trim()),
+        json!(s(&e.message).trim()),
         json!(first),
         json!(count),
-        json!(event::name(obj)),
+        json!(model::name(e)),
     ]
 }
 
-fn first_non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
-    if a.is_empty() {
-        b
-    } else {
-        a
+trait OrIfEmpty {
+    fn or_if_empty(self, other: String) -> String;
+}
+
+impl OrIfEmpty for String {
+    fn or_if_empty(self, other: String) -> String {
+        if self.is_empty() {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -227,6 +215,22 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    fn ev(v: Value) -> Event {
+        Repr::Stored
+            .decode(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
+            .event
+    }
+
+    fn shape(include: IncludeObject, repr: Repr) -> TableShape {
+        TableShape {
+            version: "v1",
+            include,
+            repr,
+            api_version: "v1".into(),
+        }
+    }
+
     const NOW: OffsetDateTime = datetime!(2024-06-01 12:00:00 UTC);
 
     #[test]
@@ -248,14 +252,14 @@ mod tests {
 
     #[test]
     fn classic_event_row() {
-        let e = json!({
+        let e = ev(json!({
             "metadata": {"name": "p.1", "namespace": "ns"},
             "involvedObject": {"kind": "Pod", "name": "p", "fieldPath": "spec.containers{c}"},
             "reason": "Pulled", "type": "Normal", "message": " pulled image \n",
             "source": {"component": "kubelet", "host": "node-1"},
             "firstTimestamp": "2024-06-01T11:50:00Z", "lastTimestamp": "2024-06-01T11:59:00Z",
             "count": 3
-        });
+        }));
         let c = cells(&e, NOW);
         assert_eq!(
             c,
@@ -276,13 +280,13 @@ mod tests {
 
     #[test]
     fn new_api_event_row_uses_event_time_and_series() {
-        let e = json!({
+        let e = ev(json!({
             "metadata": {"name": "n"},
             "involvedObject": {"kind": "Node"},
             "eventTime": "2024-06-01T11:59:30.000000Z",
             "reportingComponent": "ctrl", "reportingInstance": "ctrl-1",
             "firstTimestamp": null, "lastTimestamp": null
-        });
+        }));
         let c = cells(&e, NOW);
         assert_eq!(c[0], json!("30s"));
         assert_eq!(c[3], json!("node"));
@@ -290,23 +294,29 @@ mod tests {
         assert_eq!(c[7], json!("30s"));
         assert_eq!(c[8], json!(1));
         let mut s = e.clone();
-        s["series"] = json!({"count": 7, "lastObservedTime": "2024-06-01T11:59:55.000000Z"});
+        s.series =
+            ev(json!({"series": {"count": 7, "lastObservedTime": "2024-06-01T11:59:55.000000Z"}}))
+                .series;
         let c = cells(&s, NOW);
         assert_eq!(c[0], json!("5s"));
         assert_eq!(c[8], json!(7));
-        let c = cells(&json!({"metadata": {"name": "x"}}), NOW);
+        let c = cells(&ev(json!({"metadata": {"name": "x"}})), NOW);
         assert_eq!(c[0], json!("<unknown>"));
     }
 
     #[test]
     fn table_shapes() {
-        let e = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "a", "resourceVersion": "5"}});
-        let shape = TableShape {
-            version: "v1",
-            include: IncludeObject::Metadata,
-            repr: Repr::Stored,
-        };
-        let t = table(&[&e], json!({"resourceVersion": "5"}), true, shape, NOW);
+        let e = ev(
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "a", "resourceVersion": "5"}}),
+        );
+        let meta_shape = shape(IncludeObject::Metadata, Repr::Stored);
+        let t = table(
+            &[&e],
+            json!({"resourceVersion": "5"}),
+            true,
+            meta_shape.clone(),
+            NOW,
+        );
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 10);
@@ -318,37 +328,17 @@ mod tests {
             &[&e],
             json!({}),
             false,
-            TableShape {
-                version: "v1",
-                include: IncludeObject::Object,
-                repr: Repr::Stored,
-            },
+            shape(IncludeObject::Object, Repr::Stored),
             NOW,
         );
         assert!(no_headers["columnDefinitions"].is_null());
         assert_eq!(no_headers["rows"][0]["object"]["kind"], "Event");
         assert_eq!(no_headers["rows"][0]["object"]["apiVersion"], "v1");
-        let converted = row(
-            &e,
-            TableShape {
-                version: "v1",
-                include: IncludeObject::Object,
-                repr: Repr::EventsV1,
-            },
-            NOW,
-        );
+        let converted = row(&e, &shape(IncludeObject::Object, Repr::EventsV1), NOW);
         assert_eq!(converted["object"]["apiVersion"], "events.k8s.io/v1");
         assert_eq!(converted["object"]["regarding"], json!({}));
-        assert_eq!(converted["cells"], row(&e, shape, NOW)["cells"]);
-        let none = row(
-            &e,
-            TableShape {
-                version: "v1",
-                include: IncludeObject::None,
-                repr: Repr::Stored,
-            },
-            NOW,
-        );
+        assert_eq!(converted["cells"], row(&e, &meta_shape, NOW)["cells"]);
+        let none = row(&e, &shape(IncludeObject::None, Repr::Stored), NOW);
         assert!(none["object"].is_null());
     }
 }

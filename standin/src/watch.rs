@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
-use crate::event;
+use crate::model::{self, Event};
 use crate::negotiate::{IncludeObject, Output};
 use crate::repr::Repr;
 use crate::respond::{self, Body};
@@ -29,7 +29,7 @@ pub struct Watcher {
     pub include: IncludeObject,
     /// How the served version presents each event's object (BOOKMARKs included).
     pub repr: Repr,
-    /// `apiVersion` of the stored objects, used for BOOKMARK objects before `repr`.
+    /// The served `apiVersion` of stored-shape objects.
     pub api_version: String,
     pub bookmarks: bool,
     pub bookmark_interval: Duration,
@@ -37,10 +37,10 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    fn visible(&self, obj: &Value) -> bool {
+    fn visible(&self, obj: &Event) -> bool {
         self.namespace
             .as_deref()
-            .is_none_or(|ns| event::namespace(obj) == ns)
+            .is_none_or(|ns| model::namespace(obj) == ns)
             && self.scope.allows(obj)
             && self.fields.matches(obj)
             && self.labels.matches(obj)
@@ -48,7 +48,7 @@ impl Watcher {
 
     /// What this watcher sees of a change: objects entering its view are ADDED, leaving it
     /// DELETED (the old state, stamped with the change's resourceVersion), like the watch cache.
-    pub fn translate(&self, c: &Change) -> Option<(&'static str, Value)> {
+    pub fn translate(&self, c: &Change) -> Option<(&'static str, Event)> {
         let now = self.visible(&c.object);
         match c.kind {
             ChangeType::Added => now.then(|| ("ADDED", (*c.object).clone())),
@@ -60,11 +60,7 @@ impl Watcher {
                     (false, true) => Some(("ADDED", (*c.object).clone())),
                     (true, false) => {
                         let mut old = c.prev.as_deref().cloned().unwrap_or_default();
-                        crate::store::set_meta(
-                            &mut old,
-                            "resourceVersion",
-                            json!(c.rv.to_string()),
-                        );
+                        old.metadata.resource_version = Some(c.rv.to_string());
                         Some(("DELETED", old))
                     }
                     (false, false) => None,
@@ -79,22 +75,23 @@ struct Encoder {
     output: Output,
     include: IncludeObject,
     repr: Repr,
+    api_version: String,
     headers_sent: bool,
 }
 
 impl Encoder {
-    fn encode(&mut self, kind: &str, object: &Value) -> Bytes {
-        let object = match (kind, self.output) {
-            ("ERROR", _) => object.clone(),
-            (_, Output::Object) => self.repr.object(object),
-            (_, Output::PartialMetadata { version }) => table::partial_metadata(object, version),
-            (_, Output::Table { version }) => {
+    fn encode(&mut self, kind: &str, object: &Event) -> Bytes {
+        let object = match self.output {
+            Output::Object => self.repr.object(object, &self.api_version),
+            Output::PartialMetadata { version } => table::partial_metadata(object, version),
+            Output::Table { version } => {
                 let shape = TableShape {
                     version,
                     include: self.include,
                     repr: self.repr,
+                    api_version: self.api_version.clone(),
                 };
-                let meta = json!({"resourceVersion": event::resource_version(object)});
+                let meta = json!({"resourceVersion": model::resource_version(object)});
                 let headers = !self.headers_sent;
                 self.headers_sent = true;
                 table::table(&[object], meta, headers, shape, OffsetDateTime::now_utc())
@@ -102,16 +99,37 @@ impl Encoder {
         };
         Bytes::from(crate::wire::watch_event(kind, &object))
     }
+
+    /// A BOOKMARK at `rv`. In the stored shape its object carries only `kind`, `apiVersion` and
+    /// `metadata.resourceVersion` (this stand-in's documented form, which its tests pin);
+    /// every other shape is the empty Event as Go writes it.
+    fn bookmark(&mut self, rv: u64) -> Bytes {
+        if (self.output, self.repr) == (Output::Object, Repr::Stored) {
+            let obj = json!({
+                "kind": "Event",
+                "apiVersion": self.api_version,
+                "metadata": {"resourceVersion": rv.to_string()},
+            });
+            return Bytes::from(crate::wire::watch_event("BOOKMARK", &obj));
+        }
+        self.encode("BOOKMARK", &model::bookmark(rv))
+    }
+
+    /// An ERROR event: its Status object as it is, whatever the requested shape.
+    fn error(&self, status: &Value) -> Bytes {
+        Bytes::from(crate::wire::watch_event("ERROR", status))
+    }
 }
 
 /// Starts a watch and returns its streaming response. A resourceVersion from before the last
 /// reset gets one ERROR event with a 410 Expired Status, as kube-apiserver does.
 pub fn start(store: &Store, from: WatchFrom, w: Watcher) -> hyper::Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let mut enc = Encoder {
+    let enc = Encoder {
         output: w.output,
         include: w.include,
         repr: w.repr,
+        api_version: w.api_version.clone(),
         headers_sent: false,
     };
     match store.watch(from) {
@@ -121,7 +139,7 @@ pub fn start(store: &Store, from: WatchFrom, w: Watcher) -> hyper::Response<Body
                 too_old.requested, too_old.oldest
             ))
             .to_status();
-            let _ = tx.try_send(enc.encode("ERROR", &status));
+            let _ = tx.try_send(enc.error(&status));
         }
         Ok(ws) => {
             tokio::spawn(run(ws, w, enc, tx));
@@ -170,12 +188,7 @@ async fn run(ws: crate::store::WatchStart, w: Watcher, mut enc: Encoder, tx: mps
                 }
             }
             _ = ticker.tick(), if w.bookmarks => {
-                let obj = json!({
-                    "kind": "Event",
-                    "apiVersion": w.api_version,
-                    "metadata": {"resourceVersion": last_rv.to_string()},
-                });
-                if tx.send(enc.encode("BOOKMARK", &obj)).await.is_err() {
+                if tx.send(enc.bookmark(last_rv)).await.is_err() {
                     return;
                 }
             }
@@ -193,7 +206,7 @@ mod tests {
         Watcher {
             namespace: Some("ns".into()),
             scope: Scope::Platform,
-            fields: FieldSelector::parse(fields).unwrap(),
+            fields: FieldSelector::parse(fields, Repr::Stored).unwrap(),
             labels: LabelSelector::default(),
             output: Output::Object,
             include: IncludeObject::Metadata,
@@ -205,13 +218,20 @@ mod tests {
         }
     }
 
-    fn ev(ns: &str, reason: &str, rv: u64) -> Arc<Value> {
-        Arc::new(
-            json!({"metadata": {"namespace": ns, "name": "e", "resourceVersion": rv.to_string()}, "reason": reason}),
-        )
+    fn decode(v: Value) -> Event {
+        Repr::Stored
+            .decode(v.as_object().cloned().unwrap_or_default())
+            .unwrap()
+            .event
     }
 
-    fn change(kind: ChangeType, rv: u64, obj: Arc<Value>, prev: Option<Arc<Value>>) -> Change {
+    fn ev(ns: &str, reason: &str, rv: u64) -> Arc<Event> {
+        Arc::new(decode(
+            json!({"metadata": {"namespace": ns, "name": "e", "resourceVersion": rv.to_string()}, "reason": reason}),
+        ))
+    }
+
+    fn change(kind: ChangeType, rv: u64, obj: Arc<Event>, prev: Option<Arc<Event>>) -> Change {
         Change {
             rv,
             kind,
@@ -241,8 +261,8 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(k, "DELETED");
-        assert_eq!(o["reason"], "A");
-        assert_eq!(o["metadata"]["resourceVersion"], "2");
+        assert_eq!(o.reason.as_deref(), Some("A"));
+        assert_eq!(model::resource_version(&o), "2");
         assert_eq!(
             w.translate(&change(
                 ChangeType::Modified,
@@ -284,9 +304,9 @@ mod tests {
             parent_type: "Organization".into(),
             parent_name: "acme".into(),
         };
-        let mine = Arc::new(
+        let mine = Arc::new(decode(
             json!({"metadata": {"namespace": "ns", "annotations": {ANNOTATION_SCOPE_TYPE: "Organization", ANNOTATION_SCOPE_NAME: "acme"}}}),
-        );
+        ));
         assert!(w
             .translate(&change(ChangeType::Added, 1, mine, None))
             .is_some());
@@ -301,9 +321,10 @@ mod tests {
             output: Output::Table { version: "v1" },
             include: IncludeObject::Metadata,
             repr: Repr::Stored,
+            api_version: "v1".into(),
             headers_sent: false,
         };
-        let obj = json!({"metadata": {"name": "e", "resourceVersion": "7"}});
+        let obj = decode(json!({"metadata": {"name": "e", "resourceVersion": "7"}}));
         let first: Value = serde_json::from_slice(&enc.encode("ADDED", &obj)).unwrap();
         let second: Value = serde_json::from_slice(&enc.encode("MODIFIED", &obj)).unwrap();
         assert_eq!(first["object"]["kind"], "Table");
@@ -317,8 +338,7 @@ mod tests {
         assert_eq!(first["object"]["metadata"]["resourceVersion"], "7");
         assert!(second["object"]["columnDefinitions"].is_null());
         assert_eq!(second["object"]["rows"].as_array().unwrap().len(), 1);
-        let err: Value =
-            serde_json::from_slice(&enc.encode("ERROR", &json!({"kind": "Status"}))).unwrap();
+        let err: Value = serde_json::from_slice(&enc.error(&json!({"kind": "Status"}))).unwrap();
         assert_eq!(err["object"]["kind"], "Status");
     }
 
@@ -328,20 +348,30 @@ mod tests {
             output: Output::Object,
             include: IncludeObject::Metadata,
             repr: Repr::EventsV1,
+            api_version: "v1".into(),
             headers_sent: false,
         };
-        let obj =
-            json!({"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e"}, "message": "m"});
+        let obj = decode(
+            json!({"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e"}, "message": "m"}),
+        );
         let added: Value = serde_json::from_slice(&enc.encode("ADDED", &obj)).unwrap();
         assert_eq!(added["object"]["apiVersion"], "events.k8s.io/v1");
         assert_eq!(added["object"]["note"], "m");
-        let bookmark =
-            json!({"kind": "Event", "apiVersion": "v1", "metadata": {"resourceVersion": "3"}});
-        let b: Value = serde_json::from_slice(&enc.encode("BOOKMARK", &bookmark)).unwrap();
+        let b: Value = serde_json::from_slice(&enc.bookmark(3)).unwrap();
         assert_eq!(b["object"]["apiVersion"], "events.k8s.io/v1");
         assert_eq!(b["object"]["metadata"]["resourceVersion"], "3");
+        // kube-apiserver's bookmark objects: the empty Event as Go serializes it.
+        assert_eq!(
+            b["object"],
+            json!({
+                "kind": "Event", "apiVersion": "events.k8s.io/v1",
+                "metadata": {"resourceVersion": "3", "creationTimestamp": null},
+                "eventTime": null, "regarding": {}, "deprecatedSource": {},
+                "deprecatedFirstTimestamp": null, "deprecatedLastTimestamp": null
+            })
+        );
         let status = json!({"kind": "Status", "apiVersion": "v1", "code": 410});
-        let err: Value = serde_json::from_slice(&enc.encode("ERROR", &status)).unwrap();
+        let err: Value = serde_json::from_slice(&enc.error(&status)).unwrap();
         assert_eq!(err["object"], status);
     }
 }

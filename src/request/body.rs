@@ -3,11 +3,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::convert::{self, ConvertError};
-use crate::media::BodyKind;
-use crate::route::{Api, Operation};
-use crate::scope::{self, Scope, ScopeError};
-use crate::status::{KubeError, Reason, Rejection};
+use crate::k8s::api::BodyKind;
+use crate::k8s::api::{Api, Operation};
+use crate::k8s::events::{self, ConvertError};
+use crate::k8s::status::{KubeError, Reason, Rejection};
+use crate::request::scope::{self, Scope, ScopeError};
 
 /// What to do with one write body once it has fully arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,18 +74,18 @@ impl BodyJob {
                 let Some(obj) = value.as_object_mut() else {
                     return Err(ConvertError::WrongType("the body is not an object".into()));
                 };
-                convert::check_events_v1_types(obj)?;
-                convert::apply_request_namespace(obj, &self.namespace)?;
+                events::check_events_v1_types(obj)?;
+                events::apply_request_namespace(obj, &self.namespace)?;
                 if self.operation == Operation::Create {
-                    convert::check_events_v1_create(obj)?;
+                    events::check_events_v1_create(obj)?;
                 }
-                convert::events_v1_to_core(obj)
+                events::events_v1_to_core(obj)
             }
-            BodyKind::MergePatch => convert::merge_patch_events_v1_to_core(value)?,
+            BodyKind::MergePatch => events::merge_patch_events_v1_to_core(value)?,
             BodyKind::StrategicMergePatch => {
-                convert::strategic_merge_patch_events_v1_to_core(value)?
+                events::strategic_merge_patch_events_v1_to_core(value)?
             }
-            BodyKind::JsonPatch => convert::json_patch_events_v1_to_core(value)?,
+            BodyKind::JsonPatch => events::json_patch_events_v1_to_core(value)?,
         };
         if self.strict && !dropped.is_empty() {
             return Err(ConvertError::UnknownFields(dropped));

@@ -1,7 +1,7 @@
 //! Query-string handling. The filter forwards query strings byte for byte; it only reads a few
 //! parameters and, for the legacy `/watch/` paths, adds the ones Kubernetes would imply.
 
-use crate::escape::{percent_decode, query_escape};
+use crate::wire::escape::{percent_decode, query_escape};
 
 /// Raw `key=value` pieces of a query string (without the leading `?`), in order.
 pub fn raw_params(query: &str) -> impl Iterator<Item = (&str, &str)> {

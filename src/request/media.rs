@@ -1,20 +1,7 @@
 //! Request body media types: which bodies the filter can read, and which patch semantics apply.
 
-use crate::route::Operation;
-use crate::status::{KubeError, Reason, Rejection};
-
-/// How a request body is interpreted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    /// A whole object (create, update).
-    Object,
-    /// RFC 7386 JSON merge patch.
-    MergePatch,
-    /// Kubernetes strategic merge patch.
-    StrategicMergePatch,
-    /// RFC 6902 JSON patch.
-    JsonPatch,
-}
+use crate::k8s::api::{BodyKind, Operation};
+use crate::k8s::status::{KubeError, Reason, Rejection};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaError {

@@ -15,9 +15,9 @@
 use serde_json::{Map, Value};
 
 use crate::identity::UserInfo;
-use crate::media::BodyKind;
-use crate::parent::Parent;
-use crate::status::{KubeError, Reason, Rejection};
+use crate::k8s::api::BodyKind;
+use crate::k8s::parent::Parent;
+use crate::k8s::status::{KubeError, Reason, Rejection};
 
 pub const PARENT_TYPE_EXTRA: &str = "iam.miloapis.com/parent-type";
 pub const PARENT_NAME_EXTRA: &str = "iam.miloapis.com/parent-name";
@@ -137,27 +137,6 @@ pub fn check_parent(user: &UserInfo, parent: Option<&Parent>) -> Result<(), Scop
         _ => None,
     };
     Err(ScopeError::ParentMismatch(parent.clone(), held))
-}
-
-/// Validate a write body and, for a scoped user, return the body with the scope enforced.
-/// `Ok(None)` means "forward the body exactly as sent" (platform users).
-pub fn apply(
-    kind: BodyKind,
-    body: &[u8],
-    scope: Option<&Scope>,
-) -> Result<Option<Vec<u8>>, ScopeError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScopeError::EmptyBody);
-    }
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|e| ScopeError::InvalidJson(e.to_string()))?;
-    enforce(kind, &mut value, scope)?;
-    match scope {
-        None => Ok(None),
-        Some(_) => serde_json::to_vec(&value)
-            .map(Some)
-            .map_err(|e| ScopeError::InvalidJson(e.to_string())),
-    }
 }
 
 /// Check a parsed write body and, for a scoped user, set the scope in it.
@@ -371,6 +350,29 @@ fn pointer(v: Option<&Value>, i: usize, field: &str) -> Result<Vec<String>, Scop
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // What `BodyJob::run` does around `enforce`, without the conversion steps.
+    /// Validate a write body and, for a scoped user, return the body with the scope enforced.
+    /// `Ok(None)` means "forward the body exactly as sent" (platform users).
+    fn apply(
+        kind: BodyKind,
+        body: &[u8],
+        scope: Option<&Scope>,
+    ) -> Result<Option<Vec<u8>>, ScopeError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ScopeError::EmptyBody);
+        }
+        let mut value: Value =
+            serde_json::from_slice(body).map_err(|e| ScopeError::InvalidJson(e.to_string()))?;
+        enforce(kind, &mut value, scope)?;
+        match scope {
+            None => Ok(None),
+            Some(_) => serde_json::to_vec(&value)
+                .map(Some)
+                .map_err(|e| ScopeError::InvalidJson(e.to_string())),
+        }
+    }
+
     use serde_json::json;
 
     fn org() -> Scope {
@@ -432,7 +434,7 @@ mod tests {
 
     #[test]
     fn the_url_parent_must_be_the_identitys() {
-        use crate::parent::ParentKind;
+        use crate::k8s::parent::ParentKind;
         let p = |kind, name: &str| Parent {
             kind,
             name: name.into(),

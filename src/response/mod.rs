@@ -6,11 +6,14 @@
 //! own, never a whole list). Watch streams are rewritten chunk by chunk. Kubernetes `Status`
 //! bodies keep their shape but name the client's resource instead of Activity's.
 
+mod scan;
+pub mod walker;
+
 use serde_json::{Map, Value};
 
-use crate::convert;
-use crate::route::{Api, Operation};
-use crate::stream::{Layout, StreamError, Walker};
+use crate::k8s::api::{Api, Operation};
+use crate::k8s::events;
+use walker::{Layout, StreamError, Walker};
 
 /// What the filter knows, at request time, about the response to come.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,14 +107,9 @@ struct Context {
     pretty: bool,
 }
 
-/// What became of a chunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Forward these bytes in place of the chunk.
-    Forward(Vec<u8>),
-    /// Forward these bytes, then end the stream (reset): the body cannot be rewritten further.
-    Abort(Vec<u8>),
-}
+/// Response bodies are read from the host in slices of this size: only the output, not a
+/// second copy of the input, is ever the size of a chunk.
+pub const READ_SLICE: usize = 64 * 1024;
 
 /// The per-response rewriting state.
 pub struct ResponseRewriter {
@@ -124,16 +122,6 @@ pub struct ResponseRewriter {
 }
 
 impl ResponseRewriter {
-    /// Rewrite one chunk of the body.
-    pub fn push(&mut self, chunk: &[u8]) -> Outcome {
-        let mut out = Vec::with_capacity(chunk.len() + 64);
-        if self.push_into(chunk, &mut out) {
-            Outcome::Forward(out)
-        } else {
-            Outcome::Abort(out)
-        }
-    }
-
     /// Rewrite one chunk of the body, appending to `out` (so a caller that reads a chunk in
     /// slices builds one output buffer). `false`: end the stream after forwarding `out`.
     pub fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
@@ -158,12 +146,6 @@ impl ResponseRewriter {
     }
 
     /// The end of the body: what is still held back.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.finish_into(&mut out);
-        out
-    }
-
     pub fn finish_into(&mut self, out: &mut Vec<u8>) {
         if !self.ended {
             self.walker.finish(out);
@@ -280,7 +262,7 @@ fn event_to_client(obj: &mut Map<String, Value>, ctx: &Context, list_item: bool)
                 obj.insert("apiVersion".into(), Value::String("v1".into()));
             }
         }
-        Api::EventsV1 => convert::core_to_events_v1(obj),
+        Api::EventsV1 => events::core_to_events_v1(obj),
     }
 }
 
@@ -312,6 +294,38 @@ fn fix_status(obj: &mut Map<String, Value>, ctx: &Context) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What became of a chunk.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Outcome {
+        /// Forward these bytes in place of the chunk.
+        Forward(Vec<u8>),
+        /// Forward these bytes, then end the stream (reset): the body cannot be rewritten further.
+        Abort(Vec<u8>),
+    }
+
+    /// The chunk-at-a-time view of the rewriter the tests are written against.
+    trait ChunkRewriter {
+        fn push(&mut self, chunk: &[u8]) -> Outcome;
+        fn finish(&mut self) -> Vec<u8>;
+    }
+
+    impl ChunkRewriter for ResponseRewriter {
+        fn push(&mut self, chunk: &[u8]) -> Outcome {
+            let mut out = Vec::with_capacity(chunk.len() + 64);
+            if self.push_into(chunk, &mut out) {
+                Outcome::Forward(out)
+            } else {
+                Outcome::Abort(out)
+            }
+        }
+
+        fn finish(&mut self) -> Vec<u8> {
+            let mut out = Vec::new();
+            self.finish_into(&mut out);
+            out
+        }
+    }
     use serde_json::json;
 
     const ACT: &str = "activity.miloapis.com/v1alpha1";

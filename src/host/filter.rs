@@ -6,20 +6,17 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::abi::{self, BufferType, MapType};
-use super::root::Shared;
-use crate::body::BodyJob;
-use crate::discovery::{self, DiscoveryDoc};
-use crate::identity::{self, IdentityError, IdentityFields, UserInfo};
-use crate::pairs;
-use crate::request::{forward_headers, inspect, Inspection};
-use crate::response::{ResponsePlan, ResponseRewriter, Treatment};
-use crate::status::{KubeError, Reason, Rejection};
+use super::Shared;
+use crate::identity::source::{IdentitySource, SourceError};
+use crate::k8s::discovery::{self, DiscoveryDoc};
+use crate::k8s::status::{Reason, Rejection};
+use crate::request::body::BodyJob;
+use crate::request::{self, Action as Decision};
+use crate::response::{ResponsePlan, ResponseRewriter, Treatment, READ_SLICE};
+use crate::wire::pairs;
 
 /// proxy-wasm status for "the host could not serialize the value".
 const SERIALIZATION_FAILURE: u32 = 3;
-
-/// Response bodies are read from the host in slices of this size.
-const READ_SLICE: usize = 64 * 1024;
 
 pub struct EventsFilter {
     shared: Option<Rc<Shared>>,
@@ -94,14 +91,18 @@ impl EventsFilter {
         let Ok(headers) = pairs::decode(&raw) else {
             return self.internal("the request headers could not be decoded");
         };
-        let request = match inspect(&shared.config, &headers) {
-            Ok(Inspection::PassThrough { strip, discovery }) => {
+        let plan = request::plan(&shared.config, &headers, end_of_stream, &mut HostMetadata);
+        if let Some((api, operation)) = plan.event {
+            shared.metrics.request(api, operation);
+        }
+        match plan.action {
+            Decision::PassThrough { strip, discovery } => {
                 for name in &strip {
                     if abi::remove_header(MapType::RequestHeaders, name).is_err() {
                         return self.internal("a spoofed identity header could not be removed");
                     }
                 }
-                if !strip.is_empty() {
+                if plan.spoofed {
                     shared.metrics.spoofed_headers_removed();
                     log::debug!(
                         "activity-events: removed {} client-sent X-Remote-* headers",
@@ -115,52 +116,29 @@ impl EventsFilter {
                 {
                     self.discovery = discovery;
                 }
-                return Action::Continue;
+                Action::Continue
             }
-            Ok(Inspection::Event(request)) => request,
-            Err(rejection) => return self.reject(&rejection),
-        };
-        let route = &request.route;
-        shared.metrics.request(route.api, route.operation);
-        if headers.iter().any(|(k, _)| crate::request::is_spoofable(k)) {
-            // Dropped when the header map is rebuilt below.
-            shared.metrics.spoofed_headers_removed();
-        }
-
-        let metadata = match IdentityMetadata::fetch(shared) {
-            Ok(m) => m,
-            Err(e) => return self.reject(&e.rejection()),
-        };
-        let user = match metadata.user(&shared.config.identity) {
-            Ok(user) => user,
-            Err(e) => return self.reject(&e.rejection()),
-        };
-        let forward = match forward_headers(&shared.config, &request, &headers, &user) {
-            Ok(f) => f,
-            Err(rejection) => return self.reject(&rejection),
-        };
-        log::debug!(
-            "activity-events: {} {} namespace={} scoped={}",
-            route.api.metric_name(),
-            route.operation.metric_name(),
-            route.namespace.as_deref().unwrap_or("*"),
-            forward.scope.is_some()
-        );
-        if let Some(job) = &forward.body {
-            if end_of_stream {
-                // A write without a body: let the body check produce the refusal.
-                return match job.run(&[]) {
-                    Err(rejection) => self.reject(&rejection),
-                    Ok(_) => self.internal("empty body accepted"),
-                };
+            Decision::Reject(rejection) => {
+                if plan.spoofed {
+                    shared.metrics.spoofed_headers_removed();
+                }
+                self.reject(&rejection)
+            }
+            Decision::Forward(forward) => {
+                if plan.spoofed {
+                    // Dropped from the header map written below.
+                    shared.metrics.spoofed_headers_removed();
+                }
+                if abi::set_header_pairs(MapType::RequestHeaders, &forward.headers.finish())
+                    .is_err()
+                {
+                    return self.internal("the request headers could not be rewritten");
+                }
+                self.response = forward.response;
+                self.body = forward.body;
+                Action::Continue
             }
         }
-        if abi::set_header_pairs(MapType::RequestHeaders, &forward.headers.finish()).is_err() {
-            return self.internal("the request headers could not be rewritten");
-        }
-        self.response = forward.response;
-        self.body = forward.body;
-        Action::Continue
     }
 
     fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
@@ -317,7 +295,7 @@ impl EventsFilter {
             "activity-events: request body {body_size} bytes, end_of_stream={end_of_stream}"
         );
         if body_size > job.max_bytes {
-            let rejection = crate::body::too_large(job.max_bytes);
+            let rejection = request::body::too_large(job.max_bytes);
             return self.reject(&rejection);
         }
         if !end_of_stream {
@@ -347,74 +325,28 @@ impl EventsFilter {
     }
 }
 
-/// The identity metadata as fetched from the host; the user is decoded from it in place.
-enum IdentityMetadata {
-    /// The whole namespace in one host call (`None`: no such namespace).
-    Namespace(Option<Vec<u8>>),
-    /// One host call per configured field, when the host cannot serialize the namespace (a
-    /// value type it does not encode): user, uid, groups, extra.
-    Fields([Option<Vec<u8>>; 4]),
-    UserInfo(Vec<u8>),
+/// The identity source of the pure request plan: dynamic metadata, through the non-panicking
+/// host calls.
+struct HostMetadata;
+
+impl HostMetadata {
+    fn get(path: &[&str]) -> Result<Option<Vec<u8>>, SourceError> {
+        abi::get_property(path).map_err(|e| match e.0 {
+            SERIALIZATION_FAILURE => SourceError::CannotSerialize,
+            status => SourceError::Host(status),
+        })
+    }
 }
 
-impl IdentityMetadata {
-    fn fetch(shared: &Shared) -> Result<Self, IdentityError> {
-        let config = &shared.config;
-        let ns = config.metadata_namespace.as_str();
-        match abi::get_property(&["metadata", "filter_metadata", ns]) {
-            Ok(found) => Ok(IdentityMetadata::Namespace(found)),
-            Err(e) if e.0 == SERIALIZATION_FAILURE => {
-                let fields = &config.identity;
-                let fetch = |path: &Vec<String>| -> Result<Option<Vec<u8>>, IdentityError> {
-                    let mut full = vec!["metadata", "filter_metadata", ns];
-                    full.extend(path.iter().map(String::as_str));
-                    abi::get_property(&full).map_err(|e| {
-                        IdentityError::Malformed(format!(
-                            "metadata field {} unreadable (host status {})",
-                            path.join("."),
-                            e.0
-                        ))
-                    })
-                };
-                if let Some(info) = fetch(&fields.userinfo)? {
-                    if !info.is_empty() {
-                        return Ok(IdentityMetadata::UserInfo(info));
-                    }
-                }
-                Ok(IdentityMetadata::Fields([
-                    fetch(&fields.user)?,
-                    fetch(&fields.uid)?,
-                    fetch(&fields.groups)?,
-                    fetch(&fields.extra)?,
-                ]))
-            }
-            Err(e) => Err(IdentityError::Malformed(format!(
-                "metadata namespace unreadable (host status {})",
-                e.0
-            ))),
-        }
+impl IdentitySource for HostMetadata {
+    fn namespace(&mut self, namespace: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        Self::get(&["metadata", "filter_metadata", namespace])
     }
 
-    fn user(&self, fields: &IdentityFields) -> Result<UserInfo<'_>, IdentityError> {
-        match self {
-            IdentityMetadata::Namespace(found) => {
-                identity::from_namespace(found.as_deref(), fields)
-            }
-            IdentityMetadata::UserInfo(info) => identity::from_userinfo(info),
-            IdentityMetadata::Fields(values) => {
-                let order = [&fields.user, &fields.uid, &fields.groups, &fields.extra];
-                identity::from_fields(
-                    |path| {
-                        Ok(order
-                            .iter()
-                            .zip(values.iter())
-                            .find(|(p, _)| **p == path)
-                            .and_then(|(_, v)| v.as_deref()))
-                    },
-                    fields,
-                )
-            }
-        }
+    fn field(&mut self, namespace: &str, path: &[String]) -> Result<Option<Vec<u8>>, SourceError> {
+        let mut full = vec!["metadata", "filter_metadata", namespace];
+        full.extend(path.iter().map(String::as_str));
+        Self::get(&full)
     }
 }
 

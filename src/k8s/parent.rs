@@ -13,6 +13,8 @@
 //! reads the prefix; whether the authenticated identity carries the same parent is checked where
 //! the identity is known.
 
+use crate::k8s::names::is_label_value;
+
 /// The `resourcemanager.miloapis.com` API group: organizations and projects.
 pub const RESOURCE_MANAGER_GROUP: &str = "resourcemanager.miloapis.com";
 /// The `iam.miloapis.com` API group: users.
@@ -148,18 +150,6 @@ pub fn strip<S: AsRef<str>>(segs: &[S]) -> Stripped {
         invalid: None,
         rest,
     }
-}
-
-/// apimachinery's `IsValidLabelValue`, without the empty value: at most 63 characters,
-/// alphanumerics at both ends, `-`, `_` and `.` between.
-fn is_label_value(v: &str) -> bool {
-    let b = v.as_bytes();
-    let inner = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.');
-    !b.is_empty()
-        && b.len() <= 63
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.last().is_some_and(u8::is_ascii_alphanumeric)
-        && b.iter().all(inner)
 }
 
 #[cfg(test)]

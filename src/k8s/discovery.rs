@@ -49,7 +49,7 @@ pub fn for_request(method: &str, raw_path: &str) -> Option<DiscoveryDoc> {
         return None;
     }
     let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-    let stripped = crate::parent::strip(&segs);
+    let stripped = super::parent::strip(&segs);
     if stripped.invalid.is_some() {
         return None;
     }

@@ -1,4 +1,4 @@
-//! The request side in two pure steps the host glue calls in order:
+//! The two header steps of [`super::plan`]:
 //! 1. [`inspect`] the request headers: event or not, refusals that need no identity;
 //! 2. [`forward_headers`] builds the complete outgoing header map for an event request from the
 //!    identity; [`BodyJob::run`] then checks and scopes the body of writes.
@@ -6,17 +6,18 @@
 //! Headers are read once and written back once (as one pairs buffer), because every host call
 //! costs hundreds of nanoseconds in the VM.
 
-use crate::body::BodyJob;
 use crate::config::Config;
-use crate::discovery::{self, DiscoveryDoc};
+use crate::config::Upstream;
 use crate::identity::UserInfo;
-use crate::media::{body_kind, json_accept, BodyKind};
-use crate::pairs::PairsBuilder;
+use crate::k8s::api::{BodyKind, Operation};
+use crate::k8s::discovery::{self, DiscoveryDoc};
+use crate::k8s::status::{KubeError, Reason, Rejection};
+use crate::request::body::BodyJob;
+use crate::request::media::{body_kind, json_accept};
+use crate::request::route::{classify, Classification, EventRoute};
+use crate::request::scope::{check_parent, scope_of, Scope};
 use crate::response::ResponsePlan;
-use crate::route::{classify, Classification, EventRoute};
-use crate::route::{Operation, Upstream};
-use crate::scope::{check_parent, scope_of, Scope};
-use crate::status::{KubeError, Reason, Rejection};
+use crate::wire::pairs::PairsBuilder;
 
 /// A decoded header map, borrowed from the host's buffer.
 pub type Headers<'a> = [(&'a [u8], &'a [u8])];
@@ -114,7 +115,7 @@ pub fn inspect(config: &Config, headers: &Headers<'_>) -> Result<Inspection, Rej
         if let Some(len) = header_str(headers, b"content-length")? {
             match len.trim().parse::<u64>() {
                 Ok(n) if n > config.max_body_bytes as u64 => {
-                    return Err(crate::body::too_large(config.max_body_bytes))
+                    return Err(crate::request::body::too_large(config.max_body_bytes))
                 }
                 Ok(_) => {}
                 Err(_) => return Err(Rejection::new(Reason::BadRequest, "invalid content-length")),
@@ -170,7 +171,7 @@ pub fn forward_headers(
         .map_err(|e| e.rejection())?;
     let route = &request.route;
     let query = route.query.as_str();
-    let field_validation = crate::query::first(query, "fieldValidation").and_then(Result::ok);
+    let field_validation = crate::wire::query::first(query, "fieldValidation").and_then(Result::ok);
     let body = request.body_kind.map(|kind| BodyJob {
         kind,
         operation: route.operation,
@@ -186,11 +187,11 @@ pub fn forward_headers(
         api: route.api,
         operation: route.operation,
         upstream_api_version: v.to_owned(),
-        pretty: crate::query::flag(query, "pretty").unwrap_or(false),
+        pretty: crate::wire::query::flag(query, "pretty").unwrap_or(false),
         max_object_bytes: config.max_response_object_bytes,
     });
     let accept = json_accept(header_str(headers, b"accept")?).map_err(|e| e.rejection())?;
-    // A body that may change loses its length; Envoy re-frames it (see host::http).
+    // A body that may change loses its length; Envoy re-frames it (see host::filter).
     let reframe = body.as_ref().is_some_and(BodyJob::may_rewrite);
 
     let extra_count: usize = extras.iter().map(|(_, v)| v.len()).sum();
@@ -254,13 +255,15 @@ fn check_value(what: &str, value: &str) -> Result<(), Rejection> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use crate::pairs::decode;
-    use crate::route::Operation;
-    use crate::scope::{PARENT_NAME_EXTRA, PARENT_TYPE_EXTRA};
+    use crate::k8s::api::Operation;
+    use crate::request::scope::{PARENT_NAME_EXTRA, PARENT_TYPE_EXTRA};
+    use crate::wire::pairs::decode;
 
-    fn hdrs<'a>(list: &'a [(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
+    pub(in crate::request) fn hdrs<'a>(
+        list: &'a [(&'a str, &'a str)],
+    ) -> Vec<(&'a [u8], &'a [u8])> {
         list.iter()
             .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
             .collect()
@@ -286,7 +289,8 @@ mod tests {
         }
     }
 
-    fn out_headers(f: Forward) -> Vec<(String, String)> {
+    /// The outgoing header map as strings.
+    pub(in crate::request) fn out_headers(f: Forward) -> Vec<(String, String)> {
         let buf = f.headers.finish();
         decode(&buf)
             .unwrap()
@@ -572,7 +576,7 @@ mod tests {
         let job = BodyJob {
             kind: BodyKind::Object,
             operation: Operation::Create,
-            api: crate::route::Api::CoreV1,
+            api: crate::k8s::api::Api::CoreV1,
             upstream_api_version: None,
             namespace: "default".into(),
             strict: false,

@@ -17,8 +17,10 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::pairs;
-use crate::status::{KubeError, Reason, Rejection};
+pub mod source;
+
+use crate::k8s::status::{KubeError, Reason, Rejection};
+use crate::wire::pairs;
 
 /// Path of keys inside the metadata namespace struct (more than one key for nested structs,
 /// e.g. `["jwt_payload", "sub"]` with jwt_authn's `payload_in_metadata`).
@@ -79,7 +81,7 @@ pub enum IdentityError {
 impl KubeError for IdentityError {
     fn rejection(&self) -> Rejection {
         match self {
-            IdentityError::NoUser => Rejection::new(Reason::Unauthorized, "Unauthorized"),
+            IdentityError::NoUser => Rejection::unauthorized(),
             IdentityError::Malformed(what) => Rejection::new(
                 Reason::InternalError,
                 format!("the authenticated identity could not be read: {what}"),
@@ -296,7 +298,7 @@ impl ClassifyStr for serde_json::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pairs::encode;
+    use crate::wire::pairs::encode;
 
     fn list(items: &[&str]) -> Vec<u8> {
         encode(items.iter().map(|i| (i.as_bytes(), &b""[..])))
