@@ -34,7 +34,7 @@ for arg in "$@"; do
   esac
 done
 if [ "$PROFILE" = compose ]; then
-  exec scripts/compose.sh up
+  exec scripts/compose.sh run
 fi
 RUN_DIR="${RUN_DIR:-$ROOT/.run}"
 PORT="${PORT:-6443}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: formatting, lints (native and wasm), unit tests, end-to-end tests through a
-# real Envoy with the built filter and a real kubectl, and Envoy config validation.
+# real Envoy with the built filter and a real kubectl, Envoy config validation, and the compose
+# topology in a real Docker engine (e2e/tests/compose.rs starts one when none runs, or skips).
 # Installs what it needs first (scripts/tools.sh). This is what .ci/run calls.
 set -euo pipefail
 

@@ -2,9 +2,11 @@
 # Provision every tool the project runs with, into the git-ignored .tools/ folder.
 # Idempotent: a second run only checks. Prints what it does.
 #
-#   scripts/tools.sh            Rust wasm target, Envoy, kubectl, docker-compose (config check only),
+#   scripts/tools.sh            Rust wasm target, Envoy, kubectl, docker-compose,
 #                               kubernetes-validate and check-jsonschema (manifest checks)
 #   scripts/tools.sh --bench    also wrk and h2load (for scripts/bench.sh)
+#   scripts/tools.sh --docker   also a running Docker engine (docker/engine.sh: installs the
+#                               Debian docker.io and starts dockerd when none answers)
 #
 # Afterwards .tools/bin holds `envoy`, `kubectl`, `docker-compose`, `kubernetes-validate`,
 # `check-jsonschema` (and `wrk`, `h2load`) wrappers that every script and test uses, so nothing
@@ -26,9 +28,11 @@ mkdir -p "$BIN"
 say() { printf '[tools] %s\n' "$*" >&2; }
 
 want_bench=0
+want_docker=0
 for arg in "$@"; do
   case "$arg" in
     --bench) want_bench=1 ;;
+    --docker) want_docker=1 ;;
     *) say "unknown argument: $arg"; exit 2 ;;
   esac
 done
@@ -171,12 +175,16 @@ deb_tool() {
   say "$tool: $BIN/$tool"
 }
 
-# docker-compose only validates docker-compose.yaml here (no Docker engine on CI machines).
+# docker-compose: checks docker-compose.yaml, and runs it where an engine runs (--docker).
 deb_tool docker-compose docker-compose
 
 if [ "$want_bench" = 1 ]; then
   deb_tool wrk wrk
   deb_tool h2load nghttp2-client
+fi
+
+if [ "$want_docker" = 1 ]; then
+  "$ROOT/docker/engine.sh" start || say "no Docker engine: the compose test will skip"
 fi
 
 say "done: tools in $BIN"

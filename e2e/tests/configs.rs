@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use activity_e2e::envoy::{render, template, validate};
-use activity_e2e::sandbox::filter_config;
 use activity_e2e::tools;
 use anyhow::Result;
 
@@ -90,19 +89,25 @@ fn production_config_validates() -> Result<()> {
     Ok(())
 }
 
-/// The values envoy/compose.yaml is rendered with (paths inside the containers).
+/// The values envoy/compose.yaml is rendered with (the Milo profile, envoy/sandbox.yaml, with
+/// the compose service names and the paths inside the containers).
 fn compose_values() -> Vec<(&'static str, String)> {
     vec![
         ("LISTEN_ADDRESS", "0.0.0.0".into()),
         ("LISTEN_PORT", "6443".into()),
         ("FRONT_CERT", "/sandbox/certs/front/server.pem".into()),
         ("FRONT_KEY", "/sandbox/certs/front/server-key.pem".into()),
-        ("JWKS", "/sandbox/tokens/jwks.json".into()),
         ("WASM", "/etc/envoy/activity_events_filter.wasm".into()),
         (
             "FILTER_CONFIG",
-            filter_config("/apis/activity.miloapis.com/v1alpha1"),
+            r#"{"activity_prefix":"/api/v1","identity":{"metadata_namespace":"envoy.filters.http.ext_authz","userinfo":"userinfo"}}"#.into(),
         ),
+        ("AUTHZ_HOST", "authz".into()),
+        ("AUTHZ_PORT", "9001".into()),
+        ("MILO_HOST", "milo".into()),
+        ("MILO_PORT", "8443".into()),
+        ("MILO_SNI", "milo".into()),
+        ("MILO_CA", "/sandbox/certs/milo/ca.pem".into()),
         ("ACTIVITY_HOST", "activity".into()),
         ("ACTIVITY_PORT", "8443".into()),
         ("ACTIVITY_SNI", "activity".into()),
@@ -118,13 +123,27 @@ fn compose_values() -> Vec<(&'static str, String)> {
     ]
 }
 
-const COMPOSE_HEADER: &str = "# GENERATED from envoy/sandbox-jwt.yaml for docker-compose.yaml; do not edit.\n# Regenerate: UPDATE_COMPOSE=1 cargo test -p activity-e2e --test configs compose\n";
+const COMPOSE_HEADER: &str = "# GENERATED from envoy/sandbox.yaml for docker-compose.yaml; do not edit.\n# Regenerate: UPDATE_COMPOSE=1 cargo test -p activity-e2e --test configs compose\n";
+
+/// The template names the authorizer by IP (a STATIC cluster); containers only have names, so
+/// the compose rendering resolves it by DNS. The one change made to the template's text.
+const AUTHZ_STATIC: &str = "  - name: activity-events-authz\n    type: STATIC\n";
+const AUTHZ_DNS: &str =
+    "  - name: activity-events-authz\n    type: STRICT_DNS\n    dns_lookup_family: V4_ONLY\n";
 
 #[test]
 fn compose_envoy_config_is_the_rendered_sandbox_and_validates() -> Result<()> {
+    let template = template("sandbox.yaml")?;
+    assert!(
+        template.matches(AUTHZ_STATIC).count() == 1,
+        "envoy/sandbox.yaml no longer has the STATIC authorizer cluster compose rewrites"
+    );
     let rendered = format!(
         "{COMPOSE_HEADER}{}",
-        render(&template("sandbox-jwt.yaml")?, &compose_values())?
+        render(
+            &template.replacen(AUTHZ_STATIC, AUTHZ_DNS, 1),
+            &compose_values()
+        )?
     );
     let path = tools::repo_root().join("envoy/compose.yaml");
     if std::env::var_os("UPDATE_COMPOSE").is_some() {
@@ -139,7 +158,6 @@ fn compose_envoy_config_is_the_rendered_sandbox_and_validates() -> Result<()> {
     // Validate it with the container paths pointed at real files.
     let dir = tools::run_dir("config-compose")?;
     let c = certs(&dir)?;
-    let tokens = activity_standin::generate_tokens(&dir.join("tokens"), false, 60)?;
     let mut config = committed.replace("port_value: 6443", "port_value: 0");
     for (from, to) in [
         (
@@ -150,10 +168,7 @@ fn compose_envoy_config_is_the_rendered_sandbox_and_validates() -> Result<()> {
             "/sandbox/certs/front/server-key.pem",
             c.server_key.display().to_string(),
         ),
-        (
-            "/sandbox/tokens/jwks.json",
-            tokens.jwks.display().to_string(),
-        ),
+        ("/sandbox/certs/milo/ca.pem", c.ca.display().to_string()),
         (
             "/etc/envoy/activity_events_filter.wasm",
             tools::filter_wasm()?.display().to_string(),
@@ -196,14 +211,18 @@ fn sandbox_config_validates_and_docker_compose_file_is_valid() -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("envoyproxy/envoy:v1.40.0"), "{text}");
-    // The image can be overridden.
+    // The images scripts/images.sh builds, never pulled, published on loopback only.
+    assert!(text.contains("image: activity-events-envoy:dev"), "{text}");
+    assert!(text.contains("image: activity-standin:dev"), "{text}");
+    assert!(!text.contains("pull_policy: always"), "{text}");
+    assert!(text.contains("- 127.0.0.1:6443:6443/tcp"), "{text}");
+    // The tag can be chosen (the compose test uses its own).
     let out = std::process::Command::new(tools::tools_bin()?.join("docker-compose"))
         .arg("-f")
         .arg(root.join("docker-compose.yaml"))
         .arg("config")
-        .env("ENVOY_IMAGE", "example.com/envoy:custom")
+        .env("IMAGE_TAG", "custom")
         .output()?;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("example.com/envoy:custom"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("activity-events-envoy:custom"));
     Ok(())
 }
