@@ -121,6 +121,10 @@ rm -rf "$ctx"
 copy_with_libs "$ENVOY_BINARY" "$ctx/rootfs" /usr/local/bin/envoy
 install -D -m 0644 "$ENVOY_CONFIG" "$ctx/rootfs/etc/envoy/envoy.yaml"
 install -D -m 0644 "$WASM" "$ctx/rootfs/etc/envoy/activity_events_filter.wasm"
+# The events.k8s.io discovery documents envoy.yaml serves (Milo does not, with its gate off).
+for doc in apis-events.k8s.io.json apis-events.k8s.io-v1.json openapi-v3-apis-events.k8s.io-v1.json; do
+  install -D -m 0644 "$ROOT/envoy/discovery/$doc" "$ctx/rootfs/etc/envoy/discovery/$doc"
+done
 cp docker/envoy/Dockerfile docker/envoy/Dockerfile.registry "$ctx/"
 contexts=("$ENVOY_IMAGE:$ctx")
 
