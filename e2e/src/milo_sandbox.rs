@@ -11,12 +11,13 @@ use std::time::Duration;
 use activity_events_authz::authorizer::{Authorizer, Settings};
 use activity_events_authz::metrics::Metrics;
 use activity_events_authz::milo::KubeReviewer;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::envoy::{render, template, Envoy};
+use crate::sandbox::{kubectl_command, stdout_of};
 use crate::tools;
 
 pub const ORG_PATH: &str =
@@ -198,31 +199,13 @@ impl MiloSandbox {
 
     /// Run the real kubectl with the sandbox kubeconfig as `context`.
     pub async fn kubectl(&self, context: &str, args: &[&str]) -> Result<Output> {
-        let mut cmd = tokio::process::Command::new(tools::kubectl_bin()?);
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--context")
-            .arg(context)
-            .arg("--cache-dir")
-            .arg(self.dir.join("kube-cache"))
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        Ok(cmd.output().await?)
+        let mut cmd = kubectl_command(&self.kubeconfig, &self.dir, context, args)?;
+        Ok(cmd.stdin(std::process::Stdio::null()).output().await?)
     }
 
     /// kubectl that must succeed; returns stdout.
     pub async fn kubectl_ok(&self, context: &str, args: &[&str]) -> Result<String> {
-        let out = self.kubectl(context, args).await?;
-        if !out.status.success() {
-            bail!(
-                "kubectl --context {context} {} failed: {}\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr),
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        Ok(String::from_utf8(out.stdout)?)
+        stdout_of(context, args, self.kubectl(context, args).await?)
     }
 
     pub async fn shutdown(mut self) {

@@ -147,44 +147,22 @@ impl Sandbox {
 
     /// Run the real kubectl with the sandbox kubeconfig as `context` (admin, org, project).
     pub async fn kubectl(&self, context: &str, args: &[&str]) -> Result<Output> {
-        let mut cmd = tokio::process::Command::new(tools::kubectl_bin()?);
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--context")
-            .arg(context)
-            .arg("--cache-dir")
-            .arg(self.dir.join("kube-cache"))
-            .args(args)
-            .kill_on_drop(true);
-        Ok(cmd.output().await?)
+        kubectl_command(&self.kubeconfig, &self.dir, context, args)?
+            .output()
+            .await
+            .map_err(Into::into)
     }
 
     /// kubectl that must succeed; returns stdout.
     pub async fn kubectl_ok(&self, context: &str, args: &[&str]) -> Result<String> {
-        let out = self.kubectl(context, args).await?;
-        if !out.status.success() {
-            bail!(
-                "kubectl --context {context} {} failed: {}\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr),
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        Ok(String::from_utf8(out.stdout)?)
+        stdout_of(context, args, self.kubectl(context, args).await?)
     }
 
     /// kubectl with a manifest on stdin.
     pub async fn kubectl_stdin(&self, context: &str, args: &[&str], input: &str) -> Result<Output> {
         use tokio::io::AsyncWriteExt;
-        let mut cmd = tokio::process::Command::new(tools::kubectl_bin()?);
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--context")
-            .arg(context)
-            .arg("--cache-dir")
-            .arg(self.dir.join("kube-cache"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
+        let mut cmd = kubectl_command(&self.kubeconfig, &self.dir, context, args)?;
+        cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
@@ -254,6 +232,38 @@ impl Sandbox {
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
+}
+
+/// The real kubectl with a sandbox's kubeconfig as `context`, its discovery cache in `dir`.
+pub fn kubectl_command(
+    kubeconfig: &Path,
+    dir: &Path,
+    context: &str,
+    args: &[&str],
+) -> Result<tokio::process::Command> {
+    let mut cmd = tokio::process::Command::new(tools::kubectl_bin()?);
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--context")
+        .arg(context)
+        .arg("--cache-dir")
+        .arg(dir.join("kube-cache"))
+        .args(args)
+        .kill_on_drop(true);
+    Ok(cmd)
+}
+
+/// kubectl's stdout, or an error with what it printed when it failed.
+pub fn stdout_of(context: &str, args: &[&str], out: Output) -> Result<String> {
+    if !out.status.success() {
+        bail!(
+            "kubectl --context {context} {} failed: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 fn path(p: &Path) -> String {
