@@ -158,12 +158,7 @@ impl EventsFilter {
         let Ok(headers) = pairs::decode(&raw) else {
             return Action::Continue;
         };
-        let find = |name: &[u8]| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        };
+        let find = |name: &[u8]| header(&headers, name);
         let status = find(b":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(200);
@@ -194,13 +189,7 @@ impl EventsFilter {
     fn on_discovery_headers(&mut self, end_of_stream: bool) -> Action {
         let raw = abi::get_header_pairs(MapType::ResponseHeaders).ok();
         let headers = raw.as_deref().and_then(|r| pairs::decode(r).ok());
-        let find = |name: &[u8]| {
-            headers.as_ref().and_then(|h| {
-                h.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .and_then(|(_, v)| std::str::from_utf8(v).ok())
-            })
-        };
+        let find = |name: &[u8]| headers.as_deref().and_then(|h| header(h, name));
         let ok = find(b":status") == Some("200");
         if end_of_stream
             || !ok
@@ -384,4 +373,12 @@ impl HttpContext for EventsFilter {
         }
         Action::Continue
     }
+}
+
+/// A response header's value as text, by name in any letter case.
+fn header<'a>(headers: &[(&'a [u8], &'a [u8])], name: &[u8]) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }

@@ -56,7 +56,8 @@ pub fn for_request(method: &str, raw_path: &str) -> Option<DiscoveryDoc> {
     classify(method, segs.get(stripped.rest..)?)
 }
 
-/// Whether a response with these headers can be completed: uncompressed JSON.
+/// Whether a response with these headers is uncompressed JSON, the only kind the filter
+/// completes or rewrites (discovery documents and event responses alike).
 pub fn completes(content_type: Option<&str>, content_encoding: Option<&str>) -> bool {
     let identity = content_encoding.is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
     identity

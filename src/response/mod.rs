@@ -51,13 +51,7 @@ impl ResponsePlan {
         content_type: Option<&str>,
         content_encoding: Option<&str>,
     ) -> Treatment {
-        let identity = content_encoding.is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
-        let json = content_type.is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
-        });
-        if identity && json {
+        if crate::k8s::discovery::completes(content_type, content_encoding) {
             Treatment::Rewrite
         } else {
             Treatment::PassThrough
