@@ -17,6 +17,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use serde::Deserialize;
 
+pub mod forward;
 pub mod source;
 
 use crate::k8s::status::{KubeError, Reason, Rejection};
@@ -76,6 +77,9 @@ pub enum IdentityError {
     NoUser,
     /// The metadata exists but cannot be read. The message names the field, never its value.
     Malformed(String),
+    /// A value the upstream's requestheader authenticator would read back differently (see
+    /// [`forward`]): which one (`user`, `uid`, `group`, `extra <key>`), never the value.
+    Unforwardable(String, forward::Problem),
 }
 
 impl KubeError for IdentityError {
@@ -85,6 +89,15 @@ impl KubeError for IdentityError {
             IdentityError::Malformed(what) => Rejection::new(
                 Reason::InternalError,
                 format!("the authenticated identity could not be read: {what}"),
+            ),
+            // The value came from the authenticator, not from this request: nothing the client
+            // can change, so no 4xx; like unreadable metadata it fails closed as a 500.
+            IdentityError::Unforwardable(what, problem) => Rejection::new(
+                Reason::InternalError,
+                format!(
+                    "the authenticated identity cannot be forwarded unchanged: the {what} {}",
+                    problem.describe()
+                ),
             ),
         }
     }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod discovery;
 pub mod events;
+pub mod fold;
 pub mod names;
 pub mod parent;
 pub mod status;

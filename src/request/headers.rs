@@ -8,7 +8,8 @@
 
 use crate::config::Config;
 use crate::config::Upstream;
-use crate::identity::UserInfo;
+use crate::identity::forward::{self, Slot};
+use crate::identity::{IdentityError, UserInfo};
 use crate::k8s::api::{BodyKind, Operation};
 use crate::k8s::discovery::{self, DiscoveryDoc};
 use crate::k8s::status::{KubeError, Reason, Rejection};
@@ -149,19 +150,22 @@ pub fn forward_headers(
     // Every event request is refused for half a scope: Activity could not filter its reads.
     let scope = scope_of(user).map_err(|e| e.rejection())?;
     check_parent(user, request.route.parent.as_ref()).map_err(|e| e.rejection())?;
-    check_value("user", &user.username)?;
-    check_value("uid", &user.uid)?;
+    check_value("user", &user.username, Slot::Value)?;
+    check_value("uid", &user.uid, Slot::Value)?;
     for g in &user.groups {
-        check_value("group", g)?;
+        check_value("group", g, Slot::Group)?;
     }
-    let extras: Vec<(&str, &[std::borrow::Cow<'_, str>])> = config
+    let extras: Vec<(&str, &str, &[std::borrow::Cow<'_, str>])> = config
         .forward_extras
         .iter()
-        .filter_map(|fe| user.extra_values(&fe.key).map(|v| (fe.header.as_str(), v)))
+        .filter_map(|fe| {
+            user.extra_values(&fe.key)
+                .map(|v| (fe.key.as_str(), fe.header.as_str(), v))
+        })
         .collect();
-    for (_, values) in &extras {
+    for (key, _, values) in &extras {
         for v in values.iter() {
-            check_value("extra", v)?;
+            check_value(&format!("extra {key}"), v, Slot::Value)?;
         }
     }
 
@@ -194,7 +198,7 @@ pub fn forward_headers(
     // A body that may change loses its length; Envoy re-frames it (see host::filter).
     let reframe = body.as_ref().is_some_and(BodyJob::may_rewrite);
 
-    let extra_count: usize = extras.iter().map(|(_, v)| v.len()).sum();
+    let extra_count: usize = extras.iter().map(|(_, _, v)| v.len()).sum();
     let mut out =
         PairsBuilder::with_capacity(headers.len() + 2 + user.groups.len() + extra_count, 1024);
     for (k, v) in headers.iter() {
@@ -228,7 +232,7 @@ pub fn forward_headers(
     for g in &user.groups {
         out.push(b"x-remote-group", g.as_bytes());
     }
-    for (name, values) in &extras {
+    for (_, name, values) in &extras {
         for v in values.iter() {
             out.push(name.as_bytes(), v.as_bytes());
         }
@@ -241,17 +245,11 @@ pub fn forward_headers(
     })
 }
 
-/// Header values may never carry control characters (CR/LF/NUL would split or end headers).
-fn check_value(what: &str, value: &str) -> Result<(), Rejection> {
-    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(Rejection::new(
-            Reason::BadRequest,
-            format!(
-                "the authenticated {what} contains a control character and cannot be forwarded"
-            ),
-        ));
-    }
-    Ok(())
+/// An identity value the upstream would read back differently is never sent (CR/LF/NUL would
+/// even split or end headers); see [`crate::identity::forward`].
+fn check_value(what: &str, value: &str, slot: Slot) -> Result<(), Rejection> {
+    forward::check(value, slot)
+        .map_err(|problem| IdentityError::Unforwardable(what.to_owned(), problem).rejection())
 }
 
 #[cfg(test)]
@@ -597,41 +595,104 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn control_characters_in_identity_are_refused() {
+    fn identity_values_the_upstream_would_read_differently_are_refused() {
         let c = Config::default();
         let h = hdrs(&[(":method", "GET"), (":path", "/api/v1/events")]);
         let req = event(&c, &h);
-        for bad in [
-            UserInfo {
-                username: "a\r\nx-remote-group: system:masters".into(),
-                ..UserInfo::default()
-            },
-            UserInfo {
-                username: "a".into(),
-                uid: "nul\0".into(),
-                ..UserInfo::default()
-            },
-            UserInfo {
-                username: "a".into(),
-                groups: vec!["g\n".into()],
-                ..UserInfo::default()
-            },
-            UserInfo {
-                username: "a".into(),
-                extra: vec![(
-                    "iam.miloapis.com/parent-api-group".into(),
-                    vec!["x\ry".into()],
-                )],
-                ..UserInfo::default()
-            },
+        let user = |name: &str| UserInfo {
+            username: name.to_owned().into(),
+            ..UserInfo::default()
+        };
+        let api_group = |v: &str| UserInfo {
+            extra: vec![(
+                "iam.miloapis.com/parent-api-group".into(),
+                vec![v.to_owned().into()],
+            )],
+            ..user("a")
+        };
+        for (bad, message) in [
+            (
+                user("a\r\nx-remote-group: system:masters"),
+                "the user contains a control character",
+            ),
+            (user("admin\t"), "the user contains a control character"),
+            (
+                user(" admin "),
+                "the user has leading or trailing whitespace",
+            ),
+            (
+                user("admin "),
+                "the user has leading or trailing whitespace",
+            ),
+            (
+                UserInfo {
+                    uid: "nul\0".into(),
+                    ..user("a")
+                },
+                "the uid contains a control character",
+            ),
+            (
+                UserInfo {
+                    uid: " u1".into(),
+                    ..user("a")
+                },
+                "the uid has leading or trailing whitespace",
+            ),
+            (
+                UserInfo {
+                    groups: vec!["g\n".into()],
+                    ..user("a")
+                },
+                "the group contains a control character",
+            ),
+            (
+                UserInfo {
+                    groups: vec!["ok".into(), "system:masters ".into()],
+                    ..user("a")
+                },
+                "the group has leading or trailing whitespace",
+            ),
+            (
+                UserInfo {
+                    groups: vec!["".into()],
+                    ..user("a")
+                },
+                "the group is empty",
+            ),
+            (
+                api_group("x\ry"),
+                "the extra iam.miloapis.com/parent-api-group contains a control character",
+            ),
+            (
+                api_group("\tx"),
+                "the extra iam.miloapis.com/parent-api-group contains a control character",
+            ),
+            (
+                api_group("x "),
+                "the extra iam.miloapis.com/parent-api-group has leading or trailing whitespace",
+            ),
         ] {
-            assert_eq!(forward_headers(&c, &req, &h, &bad).unwrap_err().code(), 400);
+            let e = forward_headers(&c, &req, &h, &bad).unwrap_err();
+            assert_eq!(e.code(), 500, "{bad:?}");
+            assert_eq!(
+                e.message,
+                format!("the authenticated identity cannot be forwarded unchanged: {message}")
+            );
         }
+        // Unicode (spaces included), commas and percent signs are carried as they are.
+        let fine = UserInfo {
+            username: "\u{a0}ünï, 100%25\u{3000}".into(),
+            uid: "u,1".into(),
+            groups: vec!["a,b".into(), "\u{212A}".into()],
+            ..api_group("")
+        };
+        let got = out_headers(forward_headers(&c, &req, &h, &fine).unwrap());
+        assert!(got.contains(&("x-remote-user".into(), "\u{a0}ünï, 100%25\u{3000}".into())));
+        assert!(got.contains(&("x-remote-group".into(), "a,b".into())));
         // Extras that are not forwarded are not checked (they never become headers).
         let ok = UserInfo {
-            username: "a".into(),
             extra: vec![("other".into(), vec!["x\ny".into()])],
-            ..UserInfo::default()
+            ..user("a")
         };
         assert!(forward_headers(&c, &req, &h, &ok).is_ok());
     }

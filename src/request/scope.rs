@@ -16,6 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::identity::UserInfo;
 use crate::k8s::api::BodyKind;
+use crate::k8s::events::EVENT_TOP_FIELDS;
+use crate::k8s::fold::{case_variant_rejection, first_variant, variant_of};
 use crate::k8s::parent::Parent;
 use crate::k8s::status::{KubeError, Reason, Rejection};
 
@@ -81,10 +83,7 @@ impl KubeError for ScopeError {
             ScopeError::WrongType(field) => {
                 Rejection::new(Reason::BadRequest, format!("{field} must be a JSON object"))
             }
-            ScopeError::CaseVariant(field) => Rejection::new(
-                Reason::BadRequest,
-                format!("the request body has a field that differs from '{field}' only by case"),
-            ),
+            ScopeError::CaseVariant(field) => case_variant_rejection(field),
             ScopeError::InvalidPatch(e) => {
                 Rejection::new(Reason::BadRequest, format!("invalid JSON patch: {e}"))
             }
@@ -155,12 +154,12 @@ pub fn enforce(kind: BodyKind, value: &mut Value, scope: Option<&Scope>) -> Resu
 /// Set the annotations in an object or merge patch. `patch` makes null mean "delete".
 fn set_in_object(value: &mut Value, scope: Option<&Scope>, patch: bool) -> Result<(), ScopeError> {
     let obj = value.as_object_mut().ok_or(ScopeError::NotAnObject)?;
-    reject_case_variants(obj, "metadata")?;
+    reject_case_variants(obj, &EVENT_TOP_FIELDS)?;
     let metadata = child_object(obj, "metadata", "metadata", patch, scope.is_some())?;
     let Some(metadata) = metadata else {
         return Ok(());
     };
-    reject_case_variants(metadata, "annotations")?;
+    reject_case_variants(metadata, &["annotations"])?;
     let annotations = child_object(
         metadata,
         "annotations",
@@ -212,16 +211,17 @@ fn child_object<'a>(
     Ok(slot.as_object_mut())
 }
 
-/// Go's encoding/json matches field names case-insensitively; refuse near-duplicates of the
-/// fields the scope lives in so no decoder can pick a different one than the filter did.
-fn reject_case_variants(obj: &Map<String, Value>, field: &'static str) -> Result<(), ScopeError> {
-    if obj
-        .keys()
-        .any(|k| k != field && k.eq_ignore_ascii_case(field))
-    {
-        return Err(ScopeError::CaseVariant(field));
+/// Go's `encoding/json` matches keys to fields by Unicode simple folding (`annotationſ` is
+/// `annotations` to it); refuse such near-duplicates of the fields the filter reads or writes, so
+/// no decoder can pick a different one than the filter did.
+fn reject_case_variants(
+    obj: &Map<String, Value>,
+    guarded: &[&'static str],
+) -> Result<(), ScopeError> {
+    match first_variant(obj.keys(), guarded) {
+        Some(field) => Err(ScopeError::CaseVariant(field)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Strategic merge patch directives that could drop the annotations.
@@ -278,6 +278,9 @@ fn patch_ops(value: &mut Value, scope: Option<&Scope>) -> Result<(), ScopeError>
             "move" | "copy" => Some(pointer(obj.get("from"), i, "from")?),
             _ => None,
         };
+        for tokens in std::iter::once(&path).chain(from.as_ref()) {
+            pointer_case_variant(tokens)?;
+        }
         if scope.is_none() || name == "test" {
             continue;
         }
@@ -312,6 +315,21 @@ fn patch_ops(value: &mut Value, scope: Option<&Scope>) -> Result<(), ScopeError>
         }
     }
     Ok(())
+}
+
+/// A JSON-patch pointer whose tokens a Go decoder would fold onto a guarded field (`/Metadata`,
+/// `/metadata/annotationſ`) writes a member the filter does not see as that field; the decoded
+/// result would carry it anyway. Checked for every operation and every user.
+fn pointer_case_variant(tokens: &[String]) -> Result<(), ScopeError> {
+    let variant = match tokens {
+        [first, ..] if first != "metadata" => variant_of(first, &EVENT_TOP_FIELDS),
+        [_, second, ..] => variant_of(second, &["annotations"]),
+        _ => None,
+    };
+    match variant {
+        Some(field) => Err(ScopeError::CaseVariant(field)),
+        None => Ok(()),
+    }
 }
 
 /// Whether one token path is a prefix of the other (either way).
@@ -548,6 +566,97 @@ mod tests {
             let e = apply(BodyKind::Object, body, Some(&org())).unwrap_err();
             assert_eq!(e.rejection().code(), 400);
         }
+    }
+
+    #[test]
+    fn keys_go_folds_onto_guarded_fields_are_refused_in_every_body() {
+        let objects = [
+            r#"{"metadata":{"annotation\u017f":{"platform.miloapis.com/scope.name":"victim"}}}"#,
+            r#"{"metadata":{"annotationſ":{}}}"#,
+            r#"{"metadata":{"ANNOTATIONS":{}}}"#,
+            r#"{"metadata":{"annot\u0061tionS":{}}}"#,
+            r#"{"metaData":{}}"#,
+            r#"{"meta\u0064ata":{},"METADATA":{}}"#,
+            r#"{"metadatA":{"annotations":{}}}"#,
+            r#"{"apiVer\u017fion":"activity.miloapis.com/v1alpha1"}"#,
+            r#"{"\u212Aind":"Pod"}"#,
+            r#"{"KIND":"Pod"}"#,
+            r#"{"me\u017f\u017fage":"x"}"#,
+            r#"{"involvedObjec\u0054":{}}"#,
+            r#"{"NOTE":"x"}"#,
+        ];
+        for body in objects {
+            for kind in [
+                BodyKind::Object,
+                BodyKind::MergePatch,
+                BodyKind::StrategicMergePatch,
+            ] {
+                for scope in [Some(org()), None] {
+                    let e = apply(kind, body.as_bytes(), scope.as_ref()).unwrap_err();
+                    let r = e.rejection();
+                    assert_eq!(r.code(), 400, "{kind:?} {body}");
+                    assert!(
+                        r.message
+                            .starts_with("the request body has a field that differs from '")
+                            && r.message.ends_with("' only by case"),
+                        "{}",
+                        r.message
+                    );
+                }
+            }
+        }
+        let e = apply(
+            BodyKind::Object,
+            r#"{"metadata":{"annotationſ":{}}}"#.as_bytes(),
+            Some(&org()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.rejection().message,
+            "the request body has a field that differs from 'annotations' only by case"
+        );
+        // Exact spellings, other fields and nested content the filter does not read are fine.
+        for body in [
+            r#"{"metadata":{"annotations":{"Annotations":"v","annotationſ":"w"}}}"#,
+            r#"{"metadata":{"labels":{"KIND":"x"}},"kind":"Event"}"#,
+            r#"{"involvedObject":{"Kind":"Pod"}}"#,
+            r#"{"metadata":{"name":"x","Name":"y"}}"#,
+        ] {
+            assert!(
+                apply(BodyKind::Object, body.as_bytes(), Some(&org())).is_ok(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_patch_pointers_go_folds_onto_guarded_fields_are_refused() {
+        for path in [
+            "/metadatA",
+            "/metaDATA/annotations",
+            "/metadata/annotationſ",
+            "/metadata/annotationſ/platform.miloapis.com~1scope.name",
+            "/metadata/ANNOTATIONS/x",
+            "/\u{212A}ind",
+            "/apiVer\\u017fion",
+            "/involvedObjecT/name",
+        ] {
+            for op in ["add", "remove", "replace", "test"] {
+                let body = format!(r#"[{{"op":"{op}","path":"{path}","value":{{}}}}]"#);
+                for scope in [Some(org()), None] {
+                    let e =
+                        apply(BodyKind::JsonPatch, body.as_bytes(), scope.as_ref()).unwrap_err();
+                    assert_eq!(e.rejection().code(), 400, "{body}");
+                    assert!(matches!(e, ScopeError::CaseVariant(_)), "{body}");
+                }
+            }
+            let body = format!(r#"[{{"op":"move","from":"{path}","path":"/x"}}]"#);
+            let e = apply(BodyKind::JsonPatch, body.as_bytes(), Some(&org())).unwrap_err();
+            assert!(matches!(e, ScopeError::CaseVariant(_)), "{body}");
+        }
+        let ok = r#"[{"op":"add","path":"/metadata/labels/Annotations","value":"x"},
+                     {"op":"add","path":"/metadata/annotations/ANNOTATIONS","value":"x"}]"#;
+        assert!(apply(BodyKind::JsonPatch, ok.as_bytes(), Some(&org())).is_ok());
     }
 
     #[test]

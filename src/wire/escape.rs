@@ -33,13 +33,15 @@ fn push_pct(out: &mut String, b: u8) {
     out.push(hex_digit(b & 0x0f));
 }
 
-/// Escape an extra key for `X-Remote-Extra-<key>` exactly like client-go's `headerKeyEscape`:
-/// every byte that is not a token byte, and `%` itself, becomes `%XX` (upper-case hex), so the
-/// API server can lower-case and `url.PathUnescape` it back.
+/// Escape an extra key for `X-Remote-Extra-<key>` like client-go's `headerKeyEscape` (every
+/// byte that is not a token byte, and `%` itself, becomes `%XX`, upper-case hex), and also every
+/// upper-case ASCII letter: the API server lower-cases the name before it `url.PathUnescape`s
+/// it (and Envoy lower-cases header names anyway), so an unescaped `A` would come back as `a`
+/// while `%41` comes back as `A`.
 pub fn header_key_escape(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 8);
     for &b in key.as_bytes() {
-        if is_token_byte(b) && b != b'%' {
+        if is_token_byte(b) && b != b'%' && !b.is_ascii_uppercase() {
             out.push(char::from(b));
         } else {
             push_pct(&mut out, b);
@@ -129,7 +131,7 @@ mod tests {
         assert_eq!(header_key_escape("ünï"), "%C3%BCn%C3%AF");
         assert_eq!(
             header_key_escape("ok!#$&'*+-.^_`|~09AZaz"),
-            "ok!#$&'*+-.^_`|~09AZaz"
+            "ok!#$&'*+-.^_`|~09%41%5Aaz"
         );
         assert_eq!(header_key_escape("a:b=c\"d"), "a%3Ab%3Dc%22d");
         assert_eq!(header_key_escape(""), "");
@@ -137,10 +139,19 @@ mod tests {
 
     #[test]
     fn escape_then_decode_round_trips() {
-        for key in ["iam.miloapis.com/parent-name", "a%b/c d", "ü/%2F"] {
+        // What the requestheader authenticator does with the name: lower-case, then unescape.
+        for key in [
+            "iam.miloapis.com/parent-name",
+            "a%b/c d",
+            "ü/%2F",
+            "Example.COM/Team",
+            "ALL-CAPS",
+            "comma,separated",
+        ] {
             let escaped = header_key_escape(key);
             assert!(escaped.bytes().all(is_token_byte));
-            assert_eq!(percent_decode(&escaped, false).unwrap(), key);
+            let read = percent_decode(&escaped.to_ascii_lowercase(), false).unwrap();
+            assert_eq!(read, key);
         }
     }
 

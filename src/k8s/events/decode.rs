@@ -5,6 +5,94 @@ use serde_json::{Map, Value};
 
 use super::error::*;
 use super::object::*;
+use crate::k8s::fold::{first_variant, variant_of};
+
+/// Every top-level name of an Event in either API (the names the conversion renames, from and
+/// to, and those it keeps) plus `apiVersion`, `kind` and `metadata`: a key that folds onto one of
+/// them without being spelled like it is refused (see [`crate::k8s::fold`]).
+pub const EVENT_TOP_FIELDS: [&str; 24] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "action",
+    "count",
+    "deprecatedCount",
+    "eventTime",
+    "firstTimestamp",
+    "deprecatedFirstTimestamp",
+    "involvedObject",
+    "regarding",
+    "lastTimestamp",
+    "deprecatedLastTimestamp",
+    "message",
+    "note",
+    "reason",
+    "related",
+    "reportingComponent",
+    "reportingController",
+    "reportingInstance",
+    "series",
+    "source",
+    "deprecatedSource",
+    "type",
+];
+
+/// The `metadata` fields the filter reads in an events.k8s.io/v1 body (request namespace,
+/// `ValidateObjectMeta`, the scope annotations).
+const META_FIELDS: [&str; 6] = [
+    "name",
+    "generateName",
+    "namespace",
+    "generation",
+    "labels",
+    "annotations",
+];
+
+const SERIES_FIELDS: [&str; 2] = ["count", "lastObservedTime"];
+
+/// The fields of the nested object under a top-level Event field (either API's name).
+pub(super) fn nested_fields(top: &str) -> &'static [&'static str] {
+    match top {
+        "metadata" => &META_FIELDS,
+        "regarding" | "involvedObject" | "related" => &OBJECT_REFERENCE_FIELDS,
+        "deprecatedSource" | "source" => &EVENT_SOURCE_FIELDS,
+        "series" => &SERIES_FIELDS,
+        _ => &[],
+    }
+}
+
+/// Refuse (400) an events.k8s.io/v1 object or merge patch with a key, at the top or one level
+/// down in the nested types, that Go's `encoding/json` would fold onto a field the filter
+/// converts or checks (`notE`, `deprecatedCounT`, `annotationſ`): the conversion would drop it
+/// as unknown, or pass it on, while a folding decoder would read it as the field.
+pub fn check_event_case_variants(obj: &Map<String, Value>) -> Result<(), ConvertError> {
+    if let Some(field) = first_variant(obj.keys(), &EVENT_TOP_FIELDS) {
+        return Err(ConvertError::CaseVariant(field));
+    }
+    for (key, value) in obj {
+        if let Value::Object(inner) = value {
+            if let Some(field) = first_variant(inner.keys(), nested_fields(key)) {
+                return Err(ConvertError::CaseVariant(field));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`check_event_case_variants`] for the first two tokens of a decoded JSON pointer.
+pub(super) fn check_pointer_case_variants(tokens: &[String]) -> Result<(), ConvertError> {
+    let variant = match tokens {
+        [first, ..] if !EVENT_TOP_FIELDS.contains(&first.as_str()) => {
+            variant_of(first, &EVENT_TOP_FIELDS)
+        }
+        [first, second, ..] => variant_of(second, nested_fields(first)),
+        _ => None,
+    };
+    match variant {
+        Some(field) => Err(ConvertError::CaseVariant(field)),
+        None => Ok(()),
+    }
+}
 
 /// Refuse (400) an events.k8s.io/v1 body whose fields have JSON types the Go type cannot decode,
 /// with the API server's wording, e.g. `Event in version "v1" cannot be handled as a Event: json:
@@ -13,6 +101,7 @@ use super::object::*;
 /// here (the first are reported by [`events_v1_to_core`], the second has the same type upstream).
 /// Time strings are not parsed: the upstream's `MicroTime`/`Time` decoding rejects bad ones.
 pub fn check_events_v1_types(obj: &Map<String, Value>) -> Result<(), ConvertError> {
+    check_event_case_variants(obj)?;
     for (key, v) in obj {
         let k = key.as_str();
         match k {
@@ -161,6 +250,7 @@ pub fn apply_request_namespace(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::events::object::{CORE_TO_V1, V1_TO_CORE};
     use crate::k8s::events::test_support::*;
     use crate::k8s::status::KubeError;
     use serde_json::json;
@@ -193,6 +283,58 @@ mod tests {
         assert!(check_events_v1_types(&obj(
             json!({"note": null, "regarding": null, "deprecatedCount": null})
         ))
+        .is_ok());
+    }
+
+    #[test]
+    fn guarded_names_cover_both_sides_of_the_conversion() {
+        for (a, b, _) in V1_TO_CORE.iter().chain(CORE_TO_V1.iter()) {
+            assert!(EVENT_TOP_FIELDS.contains(a), "{a}");
+            assert!(EVENT_TOP_FIELDS.contains(b), "{b}");
+        }
+    }
+
+    #[test]
+    fn keys_go_folds_onto_event_fields_are_refused() {
+        for (v, field) in [
+            (json!({"notE": "x"}), "note"),
+            (json!({"note": "ok", "NOTE": "x"}), "note"),
+            (
+                json!({"deprecatedCoun\u{74}": 1, "deprecatedCounT": 2}),
+                "deprecatedCount",
+            ),
+            (
+                json!({"reportingControlle\u{72}": "a", "REPORTINGCONTROLLER": "b"}),
+                "reportingController",
+            ),
+            (
+                json!({"message": "core name", "me\u{17f}\u{17f}age": "x"}),
+                "message",
+            ),
+            (json!({"\u{212A}ind": "Pod"}), "kind"),
+            (json!({"metadata": {"namespacE": "other"}}), "namespace"),
+            (
+                json!({"metadata": {"annotation\u{17f}": {}}}),
+                "annotations",
+            ),
+            (json!({"regarding": {"\u{212A}ind": "Pod"}}), "kind"),
+            (json!({"series": {"coun\u{54}": 1}}), "count"),
+            (json!({"deprecatedSource": {"HOST": "h"}}), "host"),
+        ] {
+            let err = check_events_v1_types(&obj(v.clone())).unwrap_err();
+            assert_eq!(err, ConvertError::CaseVariant(field), "{v}");
+            let r = err.rejection();
+            assert_eq!(r.code(), 400);
+            assert_eq!(
+                r.message,
+                format!("the request body has a field that differs from '{field}' only by case")
+            );
+        }
+        // Unknown names that fold onto nothing, and maps the filter does not read, are fine.
+        assert!(check_events_v1_types(&obj(json!({
+            "notes": "x", "metadata": {"labels": {"NAME": "v"}, "annotations": {"Kind": "v"}},
+            "regarding": {"fieldpath2": "x"}
+        })))
         .is_ok());
     }
 

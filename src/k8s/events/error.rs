@@ -30,6 +30,8 @@ pub enum ConvertError {
     NamespaceMismatch,
     /// 422: validation failed.
     Invalid { name: String, causes: Vec<Cause> },
+    /// 400: a key that differs from this field only by (Go's Unicode) case folding.
+    CaseVariant(&'static str),
 }
 
 pub(super) const DECODE_PREFIX: &str = "Event in version \"v1\" cannot be handled as a Event: ";
@@ -74,6 +76,7 @@ impl KubeError for ConvertError {
                 "the namespace of the provided object does not match the namespace sent on the request",
             ),
             ConvertError::Invalid { name, causes } => invalid_event(name, causes.clone()),
+            ConvertError::CaseVariant(field) => crate::k8s::fold::case_variant_rejection(field),
         }
     }
 }

@@ -77,6 +77,7 @@ pub(super) fn rename_patch(
             json_kind(patch)
         )));
     };
+    check_event_case_variants(obj)?;
     let mut unknown = Vec::new();
     if strategic && obj.get("$patch").and_then(Value::as_str) == Some("replace") {
         let directive = obj.remove("$patch");
@@ -179,6 +180,20 @@ pub(super) fn target(pointer: &str) -> Option<Target<'_>> {
     })
 }
 
+/// The first two tokens of a JSON pointer, decoded (RFC 6901); empty for the root or a pointer
+/// that does not start with `/` (refused elsewhere).
+fn leading_tokens(pointer: &str) -> Vec<String> {
+    pointer
+        .strip_prefix('/')
+        .map(|body| {
+            body.split('/')
+                .take(2)
+                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(super) fn unprocessable(path: &str, detail: impl Into<String>) -> ConvertError {
     ConvertError::UnprocessablePatch {
         path: path.to_owned(),
@@ -250,12 +265,17 @@ pub(super) fn translate_op(
         Some(Value::String(p)) => p.clone(),
         _ => return Err(unprocessable("", format!("{kind} operation missing path"))),
     };
+    check_pointer_case_variants(&leading_tokens(&path))?;
+    if let Some(Value::String(from)) = op.get("from") {
+        check_pointer_case_variants(&leading_tokens(from))?;
+    }
     let to = target(&path)
         .ok_or_else(|| unprocessable(&path, format!("invalid JSON pointer: {path}")))?;
     match kind.as_str() {
         "add" | "replace" | "test" | "remove" => match to {
             Target::Root => match (kind.as_str(), op.get_mut("value")) {
                 ("add" | "replace", Some(Value::Object(value))) => {
+                    check_event_case_variants(value)?;
                     for key in ["apiVersion", "kind"] {
                         if let Some(v) = value.remove(key) {
                             type_meta_is_noop(key, &v)?;
@@ -439,6 +459,61 @@ mod tests {
         );
         let details = r.details.unwrap();
         assert_eq!(details.causes[0].field, "/message");
+    }
+
+    #[test]
+    fn patch_keys_and_pointers_go_folds_onto_event_fields_are_refused() {
+        type Translate = fn(&mut Value) -> Result<Vec<String>, ConvertError>;
+        let merges: [Translate; 2] = [
+            merge_patch_events_v1_to_core,
+            strategic_merge_patch_events_v1_to_core,
+        ];
+        for f in merges {
+            for (mut p, field) in [
+                (json!({"notE": "x"}), "note"),
+                (json!({"\u{212A}ind": "Pod"}), "kind"),
+                (
+                    json!({"metadata": {"annotation\u{17f}": {}}}),
+                    "annotations",
+                ),
+                (json!({"series": {"COUNT": 1}}), "count"),
+                (json!({"$patch": "replace", "regardinG": {}}), "regarding"),
+            ] {
+                assert_eq!(f(&mut p), Err(ConvertError::CaseVariant(field)));
+            }
+        }
+        for (path, field) in [
+            ("/notE", "note"),
+            ("/deprecatedCounT", "deprecatedCount"),
+            ("/apiVer\u{17f}ion", "apiVersion"),
+            ("/metadata/annotation\u{17f}", "annotations"),
+            (
+                "/metadata/annotation\u{17f}/platform.miloapis.com~1scope.name",
+                "annotations",
+            ),
+            ("/regarding/\u{212A}ind", "kind"),
+            ("/metaDATA/name", "metadata"),
+        ] {
+            for op in ["add", "replace", "remove", "test"] {
+                let mut p = json!([{"op": op, "path": path, "value": "x"}]);
+                let err = json_patch_events_v1_to_core(&mut p).unwrap_err();
+                assert_eq!(err, ConvertError::CaseVariant(field), "{op} {path}");
+                assert_eq!(err.rejection().code(), 400);
+            }
+            let mut p = json!([{"op": "move", "from": path, "path": "/note"}]);
+            assert_eq!(
+                json_patch_events_v1_to_core(&mut p),
+                Err(ConvertError::CaseVariant(field))
+            );
+        }
+        let mut p = json!([{"op": "replace", "path": "", "value": {"NOTE": "x"}}]);
+        assert_eq!(
+            json_patch_events_v1_to_core(&mut p),
+            Err(ConvertError::CaseVariant("note"))
+        );
+        // Keys inside maps stay the client's: a label or annotation may be spelled any way.
+        let mut p = json!([{"op": "add", "path": "/metadata/labels/NAME", "value": "x"}]);
+        assert!(json_patch_events_v1_to_core(&mut p).is_ok());
     }
 
     // --- field selectors -------------------------------------------------------------------

@@ -198,7 +198,7 @@ fn identity_values_with_control_characters_are_refused_never_sent() {
     ] {
         let mut s = stream_as(&vm, ns);
         s.request_headers(&request("GET", GET), true);
-        let body = s.expect_status_reply(400, "BadRequest");
+        let body = s.expect_status_reply(500, "InternalError");
         assert!(
             body["message"]
                 .as_str()
