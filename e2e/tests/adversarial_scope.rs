@@ -392,7 +392,7 @@ static_resources:
         port = activity.port(),
     );
     let dir = tools::run_dir("adv-identity")?;
-    Ok(tokio::task::spawn_blocking(move || Envoy::start(&dir, &config)).await??)
+    tokio::task::spawn_blocking(move || Envoy::start(&dir, &config)).await?
 }
 
 /// A Kubernetes UserInfo as the test feeds it in and as it must come back.
