@@ -11,6 +11,11 @@
 //!   `/metadata/annotations`, one of the scope annotations, or below one of them, is refused
 //!   with 403. Objects a scoped user can reach always carry the scope annotations (Activity
 //!   hides everything else), so the appended `add`s always have a map to write into.
+//!
+//! For every user and body type, a key (or JSON-patch pointer token) that Go's `encoding/json`
+//! would fold onto `metadata`, `apiVersion`, `kind` or another top-level Event field, or onto
+//! `metadata.annotations`, without being spelled exactly like it (`METADATA`, `annotationſ`,
+//! `\u212Aind`) is refused with 400: see [`crate::k8s::fold`].
 
 use serde_json::{Map, Value};
 
