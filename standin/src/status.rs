@@ -126,10 +126,14 @@ impl ApiError {
 
     /// 422 Invalid with field causes, worded like `errors.NewInvalid`.
     pub fn invalid(res: &Resource, name: &str, causes: Vec<Cause>) -> Self {
-        let summary: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
+        // `ToAggregate`: the message lists each distinct error once; the causes keep them all.
+        let mut summary: Vec<String> = Vec::with_capacity(causes.len());
+        for c in &causes {
+            let line = format!("{}: {}", c.field, c.message);
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
         let summary = match summary.len() {
             1 => summary.concat(),
             _ => format!("[{}]", summary.join(", ")),
