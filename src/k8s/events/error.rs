@@ -62,10 +62,8 @@ impl KubeError for ConvertError {
                 Rejection::new(Reason::BadRequest, format!("{DECODE_PREFIX}{m}"))
             }
             ConvertError::UnknownFields(fields) => {
-                let list: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("unknown field {}", go_quote(f)))
-                    .collect();
+                // The same list the warnings give under `Warn`: sorted, unique, capped.
+                let list = unknown_field_warnings(fields);
                 Rejection::new(
                     Reason::BadRequest,
                     format!("{DECODE_PREFIX}strict decoding error: {}", list.join(", ")),
