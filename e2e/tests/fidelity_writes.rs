@@ -197,6 +197,13 @@ async fn dropped_fields_are_warned_about_like_kube_apiserver_in_both_modes() -> 
     assert!(warned["involvedObject"].get("bar").is_none());
     assert!(stored(&converting, "strict").await?.is_none());
     assert!(stored(&converting, "invalid").await?.is_none());
+    // core/v1 bodies are not converted: Activity decodes them itself, and its own warnings
+    // pass through the filter untouched.
+    let mut core = core_event("core-warned");
+    core["foo"] = json!(1);
+    let r = json(&converting, "POST", CORE, &core).await?;
+    assert_eq!(r.code, 201, "{r:?}");
+    assert_eq!(r.warnings, vec![unknown("foo")]);
 
     // Standard-paths mode: the stand-in decodes events.k8s.io/v1 itself and warns the same way.
     let standard = standard().await?;
