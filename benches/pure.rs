@@ -132,7 +132,8 @@ fn request_side(c: &mut Criterion) {
         }),
         upstream_api_version: Some(ACT.into()),
         namespace: "default".into(),
-        strict: false,
+        name: None,
+        field_validation: activity_events_filter::request::body::FieldValidation::Warn,
         max_bytes: 1 << 20,
     };
     let mut g = c.benchmark_group("body");

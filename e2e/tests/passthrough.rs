@@ -191,14 +191,16 @@ async fn scenario(s: &Sandbox) -> Result<Vec<(String, Seen)>> {
             "PATCH",
             &format!("{V1}/e1"),
             MERGE,
-            Some(&json!({"note": "noted"})),
+            // `series` and metadata are what an events.k8s.io/v1 update may change; `note` is
+            // immutable there (fidelity_writes.rs covers the refusals).
+            Some(&json!({"series": {"count": 2, "lastObservedTime": "2026-11-26T08:05:00.000000Z"}, "metadata": {"labels": {"merged": "yes"}}})),
             None,
         )
         .await?,
     );
     step(
         "json patch v1",
-        call(s, "PATCH", &format!("{V1}/e1"), JSONPATCH, Some(&json!([{"op": "add", "path": "/deprecatedCount", "value": 4}, {"op": "replace", "path": "/note", "value": "json-patched"}])), None).await?,
+        call(s, "PATCH", &format!("{V1}/e1"), JSONPATCH, Some(&json!([{"op": "test", "path": "/note", "value": "events v1"}, {"op": "replace", "path": "/series/count", "value": 4}])), None).await?,
     );
     let mut replaced = core_event("c1");
     replaced["message"] = json!("replaced");

@@ -34,6 +34,13 @@ extern "C" {
     fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
     fn proxy_set_header_map_pairs(map_type: u32, data: *const u8, size: usize) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
         start: usize,
@@ -118,6 +125,20 @@ pub fn set_header_pairs(map: MapType, pairs: &[u8]) -> Result<(), HostError> {
 pub fn remove_header(map: MapType, name: &[u8]) -> Result<(), HostError> {
     // SAFETY: pointer and length describe a live slice.
     check(unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) })
+}
+
+/// Add one value (another header of the same name stays).
+pub fn add_header(map: MapType, name: &[u8], value: &[u8]) -> Result<(), HostError> {
+    // SAFETY: pointers and lengths describe live slices.
+    check(unsafe {
+        proxy_add_header_map_value(
+            map as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
 }
 
 pub fn get_buffer(buffer: BufferType, start: usize, max: usize) -> Result<Vec<u8>, HostError> {

@@ -35,6 +35,8 @@ pub struct EventsFilter {
     aborted: bool,
     /// A discovery document to complete with events.k8s.io once its body is whole.
     discovery: Option<DiscoveryDoc>,
+    /// `Warning` header values owed to the client for what the write conversion dropped.
+    warnings: Vec<String>,
 }
 
 impl EventsFilter {
@@ -46,11 +48,16 @@ impl EventsFilter {
             rewriter: None,
             aborted: false,
             discovery: None,
+            warnings: Vec::new(),
         }
     }
 
     /// Answer with a Kubernetes Status and stop the request.
     fn reject(&mut self, rejection: &Rejection) -> Action {
+        self.reject_with_warnings(rejection, &[])
+    }
+
+    fn reject_with_warnings(&mut self, rejection: &Rejection, warnings: &[String]) -> Action {
         self.body = None;
         // The local reply is already in the client's terms.
         self.response = None;
@@ -63,7 +70,10 @@ impl EventsFilter {
             rejection.reason.as_str(),
             rejection.message
         );
-        let headers = pairs::encode([(&b"content-type"[..], &b"application/json"[..])]);
+        let headers = pairs::encode(
+            std::iter::once((&b"content-type"[..], &b"application/json"[..]))
+                .chain(warnings.iter().map(|w| (&b"warning"[..], w.as_bytes()))),
+        );
         let details = format!("activity_events_{}", rejection.reason.metric_name());
         if let Err(e) = abi::send_local_response(
             u32::from(rejection.code()),
@@ -142,6 +152,11 @@ impl EventsFilter {
     }
 
     fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
+        for w in std::mem::take(&mut self.warnings) {
+            if abi::add_header(MapType::ResponseHeaders, b"warning", w.as_bytes()).is_err() {
+                log::warn!("activity-events: cannot add a Warning header");
+            }
+        }
         if self.discovery.is_some() {
             return self.on_discovery_headers(end_of_stream);
         }
@@ -297,9 +312,11 @@ impl EventsFilter {
             Ok(b) => b,
             Err(_) => return self.internal("the request body could not be read"),
         };
-        match job.run(&body) {
-            Err(rejection) => self.reject(&rejection),
+        let mut warnings = Vec::new();
+        match job.run_with_warnings(&body, &mut warnings) {
+            Err(rejection) => self.reject_with_warnings(&rejection, &warnings),
             Ok(replacement) => {
+                self.warnings = warnings;
                 if let Some(new_body) = replacement {
                     if abi::set_buffer(BufferType::RequestBody, 0, body_size, &new_body).is_err() {
                         return self.internal("the request body could not be rewritten");

@@ -22,9 +22,37 @@ pub struct BodyJob {
     pub upstream_api_version: Option<String>,
     /// Namespace from the URL (objects without one get it, others must match).
     pub namespace: String,
-    /// `fieldValidation=Strict`: fields dropped by the conversion are an error.
-    pub strict: bool,
+    /// Name from the URL (updates and patches).
+    pub name: Option<String>,
+    /// What fields dropped by the conversion come to.
+    pub field_validation: FieldValidation,
     pub max_bytes: usize,
+}
+
+/// The `fieldValidation` query parameter of a write, for the fields the events.k8s.io/v1
+/// conversion drops (the upstream never sees them, so it cannot report them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Dropped silently (kubectl `--validate=false`).
+    Ignore,
+    /// Dropped with a `Warning: 299` header each: kube-apiserver's default when the parameter
+    /// is absent, and kubectl `--validate=warn`.
+    Warn,
+    /// Refused with 400 (kubectl's default, `--validate=true`/`strict`).
+    Strict,
+}
+
+impl FieldValidation {
+    /// From the first `fieldValidation` value (case-sensitive, as kube-apiserver reads it).
+    /// A value kube-apiserver does not support is left to the upstream, which refuses the
+    /// request (422) for it: no warnings and no refusal here.
+    pub fn from_query(value: Option<&str>) -> Self {
+        match value {
+            None | Some("") | Some("Warn") => FieldValidation::Warn,
+            Some("Strict") => FieldValidation::Strict,
+            Some(_) => FieldValidation::Ignore,
+        }
+    }
 }
 
 impl BodyJob {
@@ -36,6 +64,18 @@ impl BodyJob {
 
     /// `Ok(None)`: forward the body as sent; `Ok(Some(b))`: forward `b` instead.
     pub fn run(&self, body: &[u8]) -> Result<Option<Vec<u8>>, Rejection> {
+        self.run_with_warnings(body, &mut Vec::new())
+    }
+
+    /// [`BodyJob::run`], and the `Warning` header values (`299 - "unknown field \"...\""`) the
+    /// client is owed for fields the conversion dropped. They are set even when the result is a
+    /// refusal found after decoding (namespace, name, validation): kube-apiserver records them
+    /// while decoding and sends them with whatever answer follows.
+    pub fn run_with_warnings(
+        &self,
+        body: &[u8],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Vec<u8>>, Rejection> {
         if body.len() > self.max_bytes {
             return Err(too_large(self.max_bytes));
         }
@@ -52,7 +92,8 @@ impl BodyJob {
                 retag(obj, self.api, target)?;
             }
             if self.api == Api::EventsV1 {
-                self.to_core(&mut value).map_err(|e| e.rejection())?;
+                self.to_core(&mut value, warnings)
+                    .map_err(|e| e.rejection())?;
             }
         }
         scope::enforce(self.kind, &mut value, self.scope.as_ref()).map_err(|e| e.rejection())?;
@@ -67,31 +108,97 @@ impl BodyJob {
 
 impl BodyJob {
     /// An events.k8s.io/v1 body (object or patch) in the core shape Activity stores, checked
-    /// the way kube-apiserver checks an events.k8s.io/v1 write.
-    fn to_core(&self, value: &mut Value) -> Result<(), ConvertError> {
+    /// the way kube-apiserver checks an events.k8s.io/v1 write, in its order: decoding (wrong
+    /// types, then unknown fields under `Strict`), the namespace and name of the URL, then
+    /// validation. Warnings for dropped fields are known once the body is decoded.
+    fn to_core(&self, value: &mut Value, warnings: &mut Vec<String>) -> Result<(), ConvertError> {
+        let mut causes = Ok(());
         let dropped = match self.kind {
             BodyKind::Object => {
                 let Some(obj) = value.as_object_mut() else {
                     return Err(ConvertError::WrongType("the body is not an object".into()));
                 };
                 events::check_events_v1_types(obj)?;
-                events::apply_request_namespace(obj, &self.namespace)?;
-                if self.operation == Operation::Create {
-                    events::check_events_v1_create(obj)?;
+                let placed = events::apply_request_namespace(obj, &self.namespace);
+                if placed.is_ok() {
+                    causes = match self.operation {
+                        Operation::Create => events::check_events_v1_create(obj),
+                        _ => events::check_events_v1_update(obj),
+                    };
                 }
-                events::events_v1_to_core(obj)
+                let name = obj
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let dropped = events::events_v1_to_core(obj);
+                self.decoded(&dropped, warnings)?;
+                placed?;
+                match &self.name {
+                    Some(url) if self.operation == Operation::Update && *url != name => {
+                        return Err(ConvertError::NameMismatch {
+                            object: name,
+                            url: url.clone(),
+                        })
+                    }
+                    _ => {}
+                }
+                return causes;
             }
-            BodyKind::MergePatch => events::merge_patch_events_v1_to_core(value)?,
-            BodyKind::StrategicMergePatch => {
-                events::strategic_merge_patch_events_v1_to_core(value)?
+            BodyKind::MergePatch | BodyKind::StrategicMergePatch => {
+                let cleared = null_members(value);
+                causes = self.check_patch(events::PatchKind::Merge, value);
+                let mut dropped = if self.kind == BodyKind::MergePatch {
+                    events::merge_patch_events_v1_to_core(value)?
+                } else {
+                    events::strategic_merge_patch_events_v1_to_core(value)?
+                };
+                // A member the patch sets to null is not in the patched object: nothing to
+                // report.
+                dropped.retain(|f| !cleared.contains(f));
+                dropped
             }
-            BodyKind::JsonPatch => events::json_patch_events_v1_to_core(value)?,
+            BodyKind::JsonPatch => {
+                causes = self.check_patch(events::PatchKind::Json, value);
+                events::json_patch_events_v1_to_core(value)?
+            }
         };
-        if self.strict && !dropped.is_empty() {
-            return Err(ConvertError::UnknownFields(dropped));
-        }
-        Ok(())
+        self.decoded(&dropped, warnings)?;
+        causes
     }
+
+    fn check_patch(&self, kind: events::PatchKind, patch: &Value) -> Result<(), ConvertError> {
+        events::check_events_v1_patch(kind, patch, self.name.as_deref().unwrap_or(""))
+    }
+
+    /// The decoder's verdict on the dropped fields: refused under `Strict`, warned under `Warn`.
+    fn decoded(&self, dropped: &[String], warnings: &mut Vec<String>) -> Result<(), ConvertError> {
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        match self.field_validation {
+            FieldValidation::Strict => Err(ConvertError::UnknownFields(dropped.to_vec())),
+            FieldValidation::Warn => {
+                *warnings = events::warning_headers(&events::unknown_field_warnings(dropped));
+                Ok(())
+            }
+            FieldValidation::Ignore => Ok(()),
+        }
+    }
+}
+
+/// Top-level members of a merge patch whose value is `null`.
+fn null_members(patch: &Value) -> Vec<String> {
+    patch
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.is_null())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A write body over the configured limit, however that was found out (declared length,
@@ -148,7 +255,8 @@ mod tests {
             scope,
             upstream_api_version: target.map(str::to_owned),
             namespace: "default".into(),
-            strict: false,
+            name: None,
+            field_validation: FieldValidation::Warn,
             max_bytes: 1024,
         }
     }
@@ -157,7 +265,12 @@ mod tests {
         BodyJob {
             api: Api::EventsV1,
             operation,
-            strict,
+            name: Some("e1".into()),
+            field_validation: if strict {
+                FieldValidation::Strict
+            } else {
+                FieldValidation::Warn
+            },
             ..job(kind, None, ACT)
         }
     }
@@ -243,6 +356,164 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(ops[0]["path"], "/involvedObject/name");
+    }
+
+    fn run_warned(job: &BodyJob, body: Value) -> (Result<Option<Value>, Rejection>, Vec<String>) {
+        let mut w = Vec::new();
+        let r = job
+            .run_with_warnings(body.to_string().as_bytes(), &mut w)
+            .map(|o| o.map(|b| serde_json::from_slice(&b).unwrap()));
+        (r, w)
+    }
+
+    #[test]
+    fn field_validation_is_read_like_kube_apiserver() {
+        assert_eq!(FieldValidation::from_query(None), FieldValidation::Warn);
+        assert_eq!(FieldValidation::from_query(Some("")), FieldValidation::Warn);
+        assert_eq!(
+            FieldValidation::from_query(Some("Warn")),
+            FieldValidation::Warn
+        );
+        assert_eq!(
+            FieldValidation::from_query(Some("Strict")),
+            FieldValidation::Strict
+        );
+        assert_eq!(
+            FieldValidation::from_query(Some("Ignore")),
+            FieldValidation::Ignore
+        );
+        // Unsupported (also other letter cases): the upstream refuses the request for it.
+        assert_eq!(
+            FieldValidation::from_query(Some("strict")),
+            FieldValidation::Ignore
+        );
+    }
+
+    #[test]
+    fn dropped_fields_are_warned_about_under_warn_only() {
+        let mut body = valid_events_v1();
+        body["message"] = json!("core name");
+        body["regarding"]["foo"] = json!(1);
+        let warn = events_job(BodyKind::Object, Operation::Create, false);
+        let (r, w) = run_warned(&warn, body.clone());
+        let out = r.unwrap().unwrap();
+        assert_eq!(out["message"], "pulled");
+        assert_eq!(
+            w,
+            vec![
+                r#"299 - "unknown field \"message\"""#,
+                r#"299 - "unknown field \"regarding.foo\"""#
+            ]
+        );
+        let ignore = BodyJob {
+            field_validation: FieldValidation::Ignore,
+            ..warn.clone()
+        };
+        let (r, w) = run_warned(&ignore, body.clone());
+        assert!(r.is_ok());
+        assert!(w.is_empty());
+        // Nothing dropped, nothing warned.
+        let (_, w) = run_warned(&warn, valid_events_v1());
+        assert!(w.is_empty());
+        // Core bodies are not converted: the upstream decodes (and warns about) them itself.
+        let core = job(BodyKind::Object, None, ACT);
+        let (_, w) = run_warned(
+            &core,
+            json!({"apiVersion": "v1", "metadata": {"name": "x"}, "foo": 1}),
+        );
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn warnings_come_with_refusals_found_after_decoding() {
+        let mut body = valid_events_v1();
+        body["foo"] = json!(1);
+        body.as_object_mut().unwrap().remove("eventTime");
+        let (r, w) = run_warned(
+            &events_job(BodyKind::Object, Operation::Create, false),
+            body,
+        );
+        assert_eq!(r.unwrap_err().code(), 422);
+        assert_eq!(w, vec![r#"299 - "unknown field \"foo\"""#]);
+        // Strict: the decoding error wins over validation, as in kube-apiserver.
+        let mut body = valid_events_v1();
+        body["foo"] = json!(1);
+        body["type"] = json!("Info");
+        let (r, w) = run_warned(&events_job(BodyKind::Object, Operation::Create, true), body);
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), 400);
+        assert!(e
+            .message
+            .contains("strict decoding error: unknown field \"foo\""));
+        assert!(w.is_empty());
+        // A decoding error (wrong type) comes before anything else, without warnings.
+        let mut body = valid_events_v1();
+        body["foo"] = json!(1);
+        body["note"] = json!(5);
+        let (r, w) = run_warned(
+            &events_job(BodyKind::Object, Operation::Create, false),
+            body,
+        );
+        assert_eq!(r.unwrap_err().code(), 400);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn patches_warn_about_dropped_members_but_not_cleared_ones() {
+        let merge = events_job(BodyKind::MergePatch, Operation::Patch, false);
+        let (r, w) = run_warned(&merge, json!({"foo": 1, "message": null, "note": "n"}));
+        assert!(r.is_ok());
+        assert_eq!(w, vec![r#"299 - "unknown field \"foo\"""#]);
+        let smp = events_job(BodyKind::StrategicMergePatch, Operation::Patch, false);
+        let (_, w) = run_warned(&smp, json!({"count": 2, "involvedObject": null}));
+        assert_eq!(w, vec![r#"299 - "unknown field \"count\"""#]);
+        let jp = events_job(BodyKind::JsonPatch, Operation::Patch, false);
+        let (_, w) = run_warned(
+            &jp,
+            json!([{"op": "add", "path": "/message", "value": "m"}]),
+        );
+        assert_eq!(w, vec![r#"299 - "unknown field \"message\"""#]);
+    }
+
+    #[test]
+    fn events_v1_updates_are_checked_without_the_stored_object() {
+        let put = events_job(BodyKind::Object, Operation::Update, false);
+        assert!(run(&put, valid_events_v1()).is_ok());
+        // A legacy-shaped event may be a valid update of an event written through core/v1.
+        let legacy = json!({
+            "metadata": {"name": "e1"}, "regarding": {"namespace": "default"},
+            "deprecatedCount": 2, "deprecatedSource": {"component": "kubelet"}
+        });
+        assert!(run(&put, legacy).is_ok());
+        let mut low = valid_events_v1();
+        low["series"] = json!({"count": 1, "lastObservedTime": "2026-11-26T08:00:00.000000Z"});
+        let e = run(&put, low).unwrap_err();
+        assert_eq!(e.code(), 422);
+        assert_eq!(
+            e.message,
+            "Event \"e1\" is invalid: series.count: Invalid value: \"\": should be at least 2"
+        );
+        let mut other = valid_events_v1();
+        other["metadata"]["name"] = json!("e2");
+        let e = run(&put, other).unwrap_err();
+        assert_eq!(e.code(), 400);
+        assert_eq!(
+            e.message,
+            "the name of the object (e2) does not match the name on the URL (e1)"
+        );
+        let patch = events_job(BodyKind::MergePatch, Operation::Patch, false);
+        let e = run(&patch, json!({"series": {"count": 0}})).unwrap_err();
+        assert_eq!(e.code(), 422);
+        assert!(e
+            .message
+            .starts_with("Event \"e1\" is invalid: series.count"));
+        let jp = events_job(BodyKind::JsonPatch, Operation::Patch, false);
+        let e = run(
+            &jp,
+            json!([{"op": "replace", "path": "/series/count", "value": 1}]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), 422);
     }
 
     fn run(job: &BodyJob, body: Value) -> Result<Option<Value>, Rejection> {

@@ -13,7 +13,7 @@ use crate::identity::{IdentityError, UserInfo};
 use crate::k8s::api::{BodyKind, Operation};
 use crate::k8s::discovery::{self, DiscoveryDoc};
 use crate::k8s::status::{KubeError, Reason, Rejection};
-use crate::request::body::BodyJob;
+use crate::request::body::{BodyJob, FieldValidation};
 use crate::request::media::{body_kind, json_accept};
 use crate::request::route::{classify, Classification, EventRoute};
 use crate::request::scope::{check_parent, scope_of, Scope};
@@ -183,7 +183,8 @@ pub fn forward_headers(
         scope: scope.clone(),
         upstream_api_version: config.upstream_api_version().map(str::to_owned),
         namespace: route.namespace.clone().unwrap_or_default(),
-        strict: field_validation.as_deref() == Some("Strict"),
+        name: route.name.clone(),
+        field_validation: FieldValidation::from_query(field_validation.as_deref()),
         max_bytes: config.max_body_bytes,
     });
     let converting = matches!(config.upstream(), Upstream::Prefix(_));
@@ -577,7 +578,8 @@ pub(super) mod tests {
             api: crate::k8s::api::Api::CoreV1,
             upstream_api_version: None,
             namespace: "default".into(),
-            strict: false,
+            name: None,
+            field_validation: crate::request::body::FieldValidation::Warn,
             scope: Some(Scope {
                 kind: "Project".into(),
                 name: "p1".into(),

@@ -43,7 +43,8 @@ pub enum Action {
     /// Answer with this Status; nothing is forwarded.
     Reject(Rejection),
     /// Replace the header map, then check the body (if any) and rewrite the response.
-    Forward(Forward),
+    /// (Boxed: it is much larger than the other answers.)
+    Forward(Box<Forward>),
 }
 
 /// Decide a request from its headers. `end_of_stream`: the headers are all there is (a write
@@ -74,7 +75,7 @@ pub fn plan(
     };
     let event = Some((request.route.api, request.route.operation));
     let action = match forward(config, &request, headers, end_of_stream, identity) {
-        Ok(f) => Action::Forward(f),
+        Ok(f) => Action::Forward(Box::new(f)),
         Err(rejection) => Action::Reject(rejection),
     };
     Plan {
@@ -130,7 +131,7 @@ mod tests {
 
     fn forwarded(plan: Plan) -> Vec<(String, String)> {
         match plan.action {
-            Action::Forward(f) => out_headers(f),
+            Action::Forward(f) => out_headers(*f),
             other => panic!("not forwarded: {other:?}"),
         }
     }

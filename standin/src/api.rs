@@ -423,9 +423,26 @@ impl Api {
             dry_run,
         } = write_options(req, q)?;
         let Decoded {
-            event: mut obj,
+            event: obj,
             warnings,
         } = self.decode_body(v, req, q, ns, "CreateOptions")?;
+        self.create_decoded(v, req, q, ns, obj, out, include, dry_run, &warnings)
+            .map_err(|e| e.with_warnings(&warnings))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_decoded(
+        &self,
+        v: View<'_>,
+        req: &ApiRequest<'_>,
+        q: &Query,
+        ns: &str,
+        mut obj: Event,
+        out: Output,
+        include: IncludeObject,
+        dry_run: bool,
+        warnings: &[String],
+    ) -> Result<Response<Body>> {
         if !model::resource_version(&obj).is_empty() {
             return Err(ApiError::internal(
                 "resourceVersion should not be set on objects to be created",
@@ -471,7 +488,7 @@ impl Api {
             match result {
                 Ok(w) => {
                     let body = render_one(v, &w.object, out, include);
-                    return Ok(respond::with_warnings(respond::json(201, &body), &warnings));
+                    return Ok(respond::with_warnings(respond::json(201, &body), warnings));
                 }
                 Err(e) if e.reason == "AlreadyExists" && explicit.is_empty() => last_err = Some(e),
                 Err(e) => return Err(e),
@@ -498,7 +515,7 @@ impl Api {
             warnings,
         } = self.decode_body(v, req, q, ns, "UpdateOptions")?;
         if model::name(&obj) != name {
-            return Err(name_mismatch(&obj, name));
+            return Err(name_mismatch(&obj, name).with_warnings(&warnings));
         }
         let manager = field_manager(req, q);
         let scope = &req.scope;
@@ -516,7 +533,8 @@ impl Api {
                 return Ok(Write::Create(created));
             };
             self.replace(v, name, obj, cur, &manager)
-        })?;
+        });
+        let written = written.map_err(|e| e.with_warnings(&warnings))?;
         Ok(respond::with_warnings(
             written_response(v, &written, out, include),
             &warnings,
@@ -571,7 +589,8 @@ impl Api {
                 return Err(name_mismatch(&patched, name));
             }
             self.replace(v, name, patched, cur, &manager)
-        })?;
+        });
+        let written = written.map_err(|e| e.with_warnings(&warnings))?;
         Ok(respond::with_warnings(
             written_response(v, &written, out, include),
             &warnings,
@@ -725,7 +744,7 @@ impl Api {
         match model::namespace(&event) {
             "" => event.metadata.namespace = Some(ns.to_string()),
             n if n == ns => {}
-            _ => return Err(namespace_mismatch()),
+            _ => return Err(namespace_mismatch().with_warnings(&warnings)),
         }
         Ok(Decoded { event, warnings })
     }

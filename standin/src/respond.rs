@@ -37,7 +37,7 @@ pub fn json(code: u16, value: &Value) -> Response<Body> {
 }
 
 pub fn error(e: &ApiError) -> Response<Body> {
-    json(e.code, &e.to_status())
+    with_warnings(json(e.code, &e.to_status()), &e.warnings)
 }
 
 /// Adds one `Warning: 299 - "<text>"` header per warning, as kube-apiserver does (e.g. for

@@ -13,6 +13,9 @@ pub struct ApiError {
     pub message: String,
     /// Boxed: `StatusDetails` is large and every handler returns `Result<_, ApiError>`.
     pub details: Option<Box<StatusDetails>>,
+    /// Warning texts recorded before the request failed (kube-apiserver sends them with the
+    /// error, e.g. unknown fields found while decoding a body that then fails validation).
+    pub warnings: Vec<String>,
 }
 
 /// One entry of `details.causes` on a 422 Invalid: a `field.Error` of apimachinery.
@@ -66,7 +69,13 @@ impl ApiError {
             reason: reason.to_string(),
             message: message.into(),
             details: None,
+            warnings: Vec::new(),
         }
+    }
+
+    pub fn with_warnings(mut self, warnings: &[String]) -> Self {
+        self.warnings = warnings.to_vec();
+        self
     }
 
     pub fn with_details(mut self, details: StatusDetails) -> Self {
@@ -126,10 +135,14 @@ impl ApiError {
 
     /// 422 Invalid with field causes, worded like `errors.NewInvalid`.
     pub fn invalid(res: &Resource, name: &str, causes: Vec<Cause>) -> Self {
-        let summary: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
+        // `ToAggregate`: the message lists each distinct error once; the causes keep them all.
+        let mut summary: Vec<String> = Vec::with_capacity(causes.len());
+        for c in &causes {
+            let line = format!("{}: {}", c.field, c.message);
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
         let summary = match summary.len() {
             1 => summary.concat(),
             _ => format!("[{}]", summary.join(", ")),

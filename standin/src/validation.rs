@@ -14,7 +14,7 @@
 //!
 //! Causes use the internal (core) field names, as kube-apiserver reports them.
 
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 
 use crate::gojson::{self, quote};
@@ -81,11 +81,8 @@ pub fn create(e: &Event, rules: Rules) -> Vec<Cause> {
 }
 
 /// `ValidateEventUpdate`: legacy checks on the new object, and for events.k8s.io/v1 a valid
-/// changed `series` and the immutable fields.
-///
-/// kube-apiserver also freezes `message`, `source`, the first/last timestamps and `count` on
-/// events.k8s.io/v1 updates; this stand-in lets `note` and the deprecated fields change (its
-/// tests and the differential test rely on it — see README, "Differences").
+/// changed `series` and the immutable fields, in kube-apiserver's order (`reason` is compared
+/// twice there, so a changed reason is reported twice; the Status message shows it once).
 pub fn update(new: &Event, old: &Event, rules: Rules) -> Vec<Cause> {
     let mut causes = Vec::new();
     if rules == Rules::Activity {
@@ -99,20 +96,47 @@ pub fn update(new: &Event, old: &Event, rules: Rules) -> Vec<Cause> {
         series(new, &mut causes);
     }
     let s = |v: &Option<String>| quote(v.as_deref().unwrap_or(""));
+    let reason = ("reason", s(&new.reason) != s(&old.reason), s(&new.reason));
     let immutable = [
         (
             "involvedObject",
             new.involved_object != old.involved_object,
             print_reference(Some(&new.involved_object)),
         ),
-        ("reason", new.reason != old.reason, s(&new.reason)),
-        ("type", new.type_ != old.type_, s(&new.type_)),
+        reason.clone(),
+        (
+            "message",
+            s(&new.message) != s(&old.message),
+            s(&new.message),
+        ),
+        (
+            "source",
+            source_of(new) != source_of(old),
+            print_source(new.source.as_ref()),
+        ),
+        (
+            "firstTimestamp",
+            new.first_timestamp != old.first_timestamp,
+            print_time(new.first_timestamp.as_ref().map(|t| t.0)),
+        ),
+        (
+            "lastTimestamp",
+            new.last_timestamp != old.last_timestamp,
+            print_time(new.last_timestamp.as_ref().map(|t| t.0)),
+        ),
+        (
+            "count",
+            new.count.unwrap_or(0) != old.count.unwrap_or(0),
+            new.count.unwrap_or(0).to_string(),
+        ),
+        reason,
+        ("type", s(&new.type_) != s(&old.type_), s(&new.type_)),
         (
             "eventTime",
             new.event_time != old.event_time,
             print_micro_time(new.event_time.as_ref()),
         ),
-        ("action", new.action != old.action, s(&new.action)),
+        ("action", s(&new.action) != s(&old.action), s(&new.action)),
         (
             "related",
             new.related != old.related,
@@ -120,12 +144,12 @@ pub fn update(new: &Event, old: &Event, rules: Rules) -> Vec<Cause> {
         ),
         (
             "reportingController",
-            new.reporting_component != old.reporting_component,
+            s(&new.reporting_component) != s(&old.reporting_component),
             s(&new.reporting_component),
         ),
         (
             "reportingInstance",
-            new.reporting_instance != old.reporting_instance,
+            s(&new.reporting_instance) != s(&old.reporting_instance),
             s(&new.reporting_instance),
         ),
     ];
@@ -135,6 +159,15 @@ pub fn update(new: &Event, old: &Event, rules: Rules) -> Vec<Cause> {
         }
     }
     causes
+}
+
+/// The `EventSource` value of the internal type: absent and empty compare equal.
+fn source_of(e: &Event) -> (&str, &str) {
+    let s = e.source.as_ref();
+    (
+        s.and_then(|s| s.component.as_deref()).unwrap_or(""),
+        s.and_then(|s| s.host.as_deref()).unwrap_or(""),
+    )
 }
 
 fn len(s: &Option<String>) -> usize {
@@ -466,9 +499,24 @@ fn print_reference(r: Option<&ObjectReference>) -> String {
     )
 }
 
+/// An `EventSource` (a struct value in the internal type) as Go's `%#v` prints it.
+fn print_source(s: Option<&EventSource>) -> String {
+    let q = |v: Option<&String>| quote(v.map_or("", String::as_str));
+    format!(
+        "core.EventSource{{Component:{}, Host:{}}}",
+        q(s.and_then(|s| s.component.as_ref())),
+        q(s.and_then(|s| s.host.as_ref()))
+    )
+}
+
 /// A `MicroTime` through Go's `time.Time.String()`: `2006-01-02 15:04:05.999999999 +0000 UTC`.
 fn print_micro_time(t: Option<&MicroTime>) -> String {
-    let t = t.map_or_else(gojson::go_zero, |t| t.0);
+    print_time(t.map(|t| t.0))
+}
+
+/// A `metav1.Time` or `MicroTime` through Go's `time.Time.String()` (zero when unset).
+fn print_time(t: Option<jiff::Timestamp>) -> String {
+    let t = t.unwrap_or_else(gojson::go_zero);
     let whole = jiff::fmt::strtime::format("%Y-%m-%d %H:%M:%S", t).unwrap_or_default();
     let frac = format!("{:09}", t.subsec_nanosecond());
     match frac.trim_end_matches('0') {
@@ -583,11 +631,18 @@ mod tests {
         changed["involvedObject"]["name"] = json!("q");
         changed["eventTime"] = json!("2024-06-01T12:00:01.000000Z");
         changed["related"] = json!({"kind": "Node", "name": "n"});
-        changed["message"] = json!("notes may change");
+        changed["message"] = json!("notes are immutable too");
         let c = update(&ev(changed), &old, Rules::EventsV1);
         assert_eq!(
             fields(&c),
-            vec!["involvedObject", "reason", "eventTime", "related"]
+            vec![
+                "involvedObject",
+                "reason",
+                "message",
+                "reason",
+                "eventTime",
+                "related"
+            ]
         );
         assert_eq!(
             c[0].message,
@@ -595,6 +650,10 @@ mod tests {
         );
         assert_eq!(
             c[2].message,
+            "Invalid value: \"notes are immutable too\": field is immutable"
+        );
+        assert_eq!(
+            c[4].message,
             "Invalid value: 2024-06-01 12:00:01 +0000 UTC: field is immutable"
         );
         let mut no_related = new_style();
@@ -602,6 +661,51 @@ mod tests {
         let c = update(&old, &ev(no_related), Rules::EventsV1);
         assert_eq!(c[0].message, "Invalid value: \"null\": field is immutable");
         assert!(update(&old, &old, Rules::EventsV1).is_empty());
+        // Core/v1 updates get the legacy rules only: anything may change.
+        let mut core = new_style();
+        core["message"] = json!("changed");
+        core["reason"] = json!("Changed");
+        assert!(update(&ev(core), &old, Rules::Core).is_empty());
+    }
+
+    #[test]
+    fn events_v1_deprecated_fields_are_immutable() {
+        let legacy = json!({
+            "metadata": {"name": "e", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "namespace": "default", "name": "p"},
+            "reason": "Started", "message": "m", "count": 1,
+            "source": {"component": "kubelet"},
+            "firstTimestamp": "2024-06-01T12:00:00Z", "lastTimestamp": "2024-06-01T12:00:00Z"
+        });
+        let old = ev(legacy.clone());
+        let mut changed = legacy.clone();
+        changed["count"] = json!(4);
+        changed["source"] = json!({"component": "kubelet", "host": "n1"});
+        changed["lastTimestamp"] = json!("2024-06-01T12:00:05Z");
+        changed["firstTimestamp"] = Value::Null;
+        let c = update(&ev(changed), &old, Rules::EventsV1);
+        assert_eq!(
+            fields(&c),
+            vec!["source", "firstTimestamp", "lastTimestamp", "count"]
+        );
+        assert_eq!(
+            c[0].message,
+            "Invalid value: core.EventSource{Component:\"kubelet\", Host:\"n1\"}: field is immutable"
+        );
+        assert_eq!(
+            c[1].message,
+            "Invalid value: 0001-01-01 00:00:00 +0000 UTC: field is immutable"
+        );
+        assert_eq!(
+            c[2].message,
+            "Invalid value: 2024-06-01 12:00:05 +0000 UTC: field is immutable"
+        );
+        assert_eq!(c[3].message, "Invalid value: 4: field is immutable");
+        // An empty source is the zero struct, like none at all; a legacy event stays updatable.
+        let mut same = legacy;
+        same["source"] = json!({"component": "kubelet", "host": ""});
+        same["metadata"]["labels"] = json!({"a": "b"});
+        assert!(update(&ev(same), &old, Rules::EventsV1).is_empty());
     }
 
     #[test]

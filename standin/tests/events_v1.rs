@@ -440,8 +440,25 @@ async fn update_via_events_v1() {
     let c = env.client();
     let created = c.post(&coll(V1, "default"), &v1_event("u", "R")).await.body;
 
+    // `note` is immutable in events.k8s.io/v1 updates (ValidateEventUpdate).
+    let mut noted = created.clone();
+    noted["note"] = json!("updated note");
+    let r = c
+        .send(
+            Method::PUT,
+            &item(V1, "default", "u"),
+            &[],
+            Some(&noted.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["message"],
+        "Event \"u\" is invalid: message: Invalid value: \"updated note\": field is immutable"
+    );
+
     let mut upd = created.clone();
-    upd["note"] = json!("updated note");
+    upd["metadata"]["labels"] = json!({"seen": "twice"});
     upd["series"] = json!({"count": 2, "lastObservedTime": "2024-06-01T12:05:00.000000Z"});
     let r = c
         .send(
@@ -453,7 +470,8 @@ async fn update_via_events_v1() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["apiVersion"], "events.k8s.io/v1");
-    assert_eq!(r.body["note"], "updated note");
+    assert_eq!(r.body["note"], "note for u");
+    assert_eq!(r.body["metadata"]["labels"]["seen"], "twice");
     assert_eq!(r.body["series"]["count"], 2);
     assert_eq!(r.body["metadata"]["uid"], created["metadata"]["uid"]);
     assert_ne!(
@@ -461,7 +479,7 @@ async fn update_via_events_v1() {
         created["metadata"]["resourceVersion"]
     );
     let core = c.get(&item(CORE, "default", "u")).await.body;
-    assert_eq!(core["message"], "updated note");
+    assert_eq!(core["message"], "note for u");
     assert_eq!(core["series"]["count"], 2);
     assert_eq!(core["apiVersion"], "v1");
 
@@ -493,7 +511,7 @@ async fn update_via_events_v1() {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(causes(&r.body), vec!["involvedObject", "reason"]);
+    assert_eq!(causes(&r.body), vec!["involvedObject", "reason", "reason"]);
     assert_eq!(
         r.body["details"]["causes"][1]["message"],
         "Invalid value: \"Other\": field is immutable"
@@ -541,9 +559,10 @@ async fn update_via_events_v1() {
     // A legacy event created through core/v1 can be updated through events.k8s.io/v1.
     c.post(&coll(CORE, "default"), &core_event("legacy", "R"))
         .await;
+    // Its deprecated fields are set and immutable, and it has no eventTime: the create rules
+    // do not apply to an update.
     let mut legacy = c.get(&item(V1, "default", "legacy")).await.body;
-    legacy["note"] = json!("via v1");
-    legacy["deprecatedCount"] = json!(7);
+    legacy["metadata"]["labels"] = json!({"via": "v1"});
     let r = c
         .send(
             Method::PUT,
@@ -554,9 +573,23 @@ async fn update_via_events_v1() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let core = c.get(&item(CORE, "default", "legacy")).await.body;
-    assert_eq!(core["message"], "via v1");
-    assert_eq!(core["count"], 7);
+    assert_eq!(core["metadata"]["labels"]["via"], "v1");
     assert_eq!(core["source"]["component"], "kubelet");
+    let mut counted = r.body.clone();
+    counted["deprecatedCount"] = json!(7);
+    let r = c
+        .send(
+            Method::PUT,
+            &item(V1, "default", "legacy"),
+            &[],
+            Some(&counted.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["message"],
+        "Event \"legacy\" is invalid: count: Invalid value: 7: field is immutable"
+    );
 }
 
 #[tokio::test]
@@ -566,7 +599,7 @@ async fn patch_types_with_events_v1_field_names() {
     c.post(&coll(V1, "default"), &v1_event("p", "R")).await;
     let path = item(V1, "default", "p");
 
-    // Merge patch.
+    // Merge patch: immutable fields are refused, `series` and metadata may change.
     let r = patch(
         &c,
         &path,
@@ -574,13 +607,20 @@ async fn patch_types_with_events_v1_field_names() {
         r#"{"note":"merged","deprecatedCount":3}"#,
     )
     .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(causes(&r.body), vec!["message", "count"]);
+    let r = patch(
+        &c,
+        &path,
+        "application/merge-patch+json",
+        r#"{"series":{"count":3,"lastObservedTime":"2024-06-01T12:05:00.000000Z"}}"#,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["apiVersion"], "events.k8s.io/v1");
-    assert_eq!(r.body["note"], "merged");
-    assert_eq!(r.body["deprecatedCount"], 3);
+    assert_eq!(r.body["series"]["count"], 3);
     let core = c.get(&item(CORE, "default", "p")).await.body;
-    assert_eq!(core["message"], "merged");
-    assert_eq!(core["count"], 3);
+    assert_eq!(core["series"]["count"], 3);
 
     // Strategic merge patch.
     let r = patch(
@@ -598,22 +638,30 @@ async fn patch_types_with_events_v1_field_names() {
         "2024-06-01T12:10:00.000000Z"
     );
     assert_eq!(core["metadata"]["labels"]["l"], "v");
-    assert_eq!(core["message"], "merged");
+    assert_eq!(core["message"], "note for p");
 
     // JSON patch.
     let r = patch(
         &c,
         &path,
         "application/json-patch+json",
-        r#"[{"op":"test","path":"/note","value":"merged"},{"op":"replace","path":"/note","value":"json"},{"op":"remove","path":"/deprecatedCount"}]"#,
+        r#"[{"op":"test","path":"/note","value":"note for p"},{"op":"replace","path":"/series/count","value":4},{"op":"add","path":"/metadata/labels/j","value":"p"}]"#,
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["note"], "json");
-    assert!(r.body.get("deprecatedCount").is_none());
+    assert_eq!(r.body["series"]["count"], 4);
     let core = c.get(&item(CORE, "default", "p")).await.body;
-    assert_eq!(core["message"], "json");
-    assert!(core.get("count").is_none());
+    assert_eq!(core["series"]["count"], 4);
+    assert_eq!(core["metadata"]["labels"]["j"], "p");
+    let r = patch(
+        &c,
+        &path,
+        "application/json-patch+json",
+        r#"[{"op":"replace","path":"/series/count","value":1}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(causes(&r.body), vec!["series.count"]);
 
     // Core names mean nothing to events.k8s.io/v1: dropped with a warning, or a failed op.
     let r = patch(
@@ -628,7 +676,7 @@ async fn patch_types_with_events_v1_field_names() {
         r.headers["warning"],
         "299 - \"unknown field \\\"message\\\"\""
     );
-    assert_eq!(r.body["note"], "json");
+    assert_eq!(r.body["note"], "note for p");
     let r = patch(
         &c,
         &path,
@@ -647,7 +695,12 @@ async fn patch_types_with_events_v1_field_names() {
     )
     .await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(causes(&r.body), vec!["reason"]);
+    // kube-apiserver compares `reason` twice: two causes, one line in the message.
+    assert_eq!(causes(&r.body), vec!["reason", "reason"]);
+    assert_eq!(
+        r.body["message"],
+        "Event \"p\" is invalid: reason: Invalid value: \"Changed\": field is immutable"
+    );
     let r = patch(
         &c,
         &path,
@@ -687,15 +740,23 @@ async fn patch_types_with_events_v1_field_names() {
         &c,
         &item(V1, "default", "legacy"),
         "application/merge-patch+json",
-        r#"{"note":"from v1","deprecatedSource":{"host":"node-2"}}"#,
+        r#"{"metadata":{"labels":{"from":"v1"}}}"#,
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let core = c.get(&item(CORE, "default", "legacy")).await.body;
-    assert_eq!(core["message"], "from v1");
+    assert_eq!(core["metadata"]["labels"]["from"], "v1");
+    let r = patch(
+        &c,
+        &item(V1, "default", "legacy"),
+        "application/merge-patch+json",
+        r#"{"deprecatedSource":{"host":"node-2"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(
-        core["source"],
-        json!({"component": "kubelet", "host": "node-2"})
+        r.body["message"],
+        "Event \"legacy\" is invalid: source: Invalid value: core.EventSource{Component:\"kubelet\", Host:\"node-2\"}: field is immutable"
     );
 }
 

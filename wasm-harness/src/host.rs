@@ -411,6 +411,20 @@ impl HostState {
         }
     }
 
+    /// `proxy_add_header_map_value`: one more value (others of the name stay), name lower-cased.
+    pub(crate) fn add_header(&mut self, map: u32, key: Vec<u8>, value: Vec<u8>) -> u32 {
+        if map > abi::MAP_MAX {
+            return status::BAD_ARGUMENT;
+        }
+        let pair = (key.to_ascii_lowercase(), value);
+        self.check_header_values(map, std::slice::from_ref(&pair));
+        let Some(target) = self.writable_map(map) else {
+            return status::BAD_ARGUMENT;
+        };
+        target.push(pair);
+        status::OK
+    }
+
     /// `proxy_remove_header_map_value`: every value of the (case-insensitive) name.
     pub(crate) fn remove_header(&mut self, map: u32, key: &[u8]) -> u32 {
         if map > abi::MAP_MAX {

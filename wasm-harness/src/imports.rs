@@ -21,6 +21,7 @@ const IMPLEMENTED: &[(&str, &str)] = &[
     ("env", "proxy_get_header_map_pairs"),
     ("env", "proxy_set_header_map_pairs"),
     ("env", "proxy_remove_header_map_value"),
+    ("env", "proxy_add_header_map_value"),
     ("env", "proxy_get_property"),
     ("env", "proxy_send_local_response"),
     ("env", "proxy_define_metric"),
@@ -271,6 +272,29 @@ fn link_proxy(linker: &mut Linker<HostState>) -> Result<()> {
                 |g| match g.read(ptr, len) {
                     Some(raw) => Ok(g.caller.data_mut().set_header_pairs(map, &raw)),
                     None => Ok(status::INVALID_MEMORY_ACCESS),
+                },
+            )
+        },
+    )?;
+
+    linker.func_wrap(
+        "env",
+        "proxy_add_header_map_value",
+        |mut c: Cx<'_>, map: u32, kp: u32, kl: u32, vp: u32, vl: u32| -> Result<u32> {
+            host_call(
+                &mut c,
+                "proxy_add_header_map_value",
+                |g| {
+                    let key = text(g, kp, kl);
+                    let value = text(g, vp, vl);
+                    format!(
+                        "proxy_add_header_map_value({}, {key}, {value})",
+                        abi::map_name(map)
+                    )
+                },
+                |g| match (g.read(kp, kl), g.read(vp, vl)) {
+                    (Some(key), Some(value)) => Ok(g.caller.data_mut().add_header(map, key, value)),
+                    _ => Ok(status::INVALID_MEMORY_ACCESS),
                 },
             )
         },

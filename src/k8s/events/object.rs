@@ -399,7 +399,7 @@ mod tests {
         let r = ConvertError::UnknownFields(unknown).rejection();
         assert_eq!(r.code(), 400);
         assert!(r.message.starts_with(
-            "Event in version \"v1\" cannot be handled as a Event: strict decoding error: unknown field \"deprecatedSource.bar\", "
+            "Event in version \"v1\" cannot be handled as a Event: strict decoding error: unknown field \"count\", unknown field \"deprecatedSource.bar\", "
         ));
     }
 

@@ -26,6 +26,43 @@ use crate::k8s::status::*;
 /// is checked as `generateName` plus five valid characters.
 pub fn validate_events_v1_create(obj: &Map<String, Value>) -> Vec<Cause> {
     let mut e = Errs::default();
+    legacy(obj, &mut e);
+    let meta = obj.get("metadata").and_then(Value::as_object);
+    let event_time_set = time_is_set(obj.get("eventTime"));
+
+    // Strict validation for events.k8s.io/v1.
+    validate_object_meta(meta, &mut e);
+    series(obj.get("series"), &mut e);
+    if !event_time_set {
+        e.required("eventTime", "");
+    }
+    let ty = str_of(obj.get("type"));
+    if ty != "Normal" && ty != "Warning" {
+        e.invalid("type", "", &format!("has invalid value: {ty}"));
+    }
+    for (v1, core) in [
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+    ] {
+        if time_is_set(obj.get(v1)) {
+            e.invalid(core, "", "needs to be unset");
+        }
+    }
+    if matches!(obj.get("deprecatedCount"), Some(Value::Number(n)) if n.as_i64() != Some(0)) {
+        e.invalid("count", "", "needs to be unset");
+    }
+    let source = obj.get("deprecatedSource").and_then(Value::as_object);
+    let component = str_of(source.and_then(|s| s.get("component")));
+    let host = str_of(source.and_then(|s| s.get("host")));
+    if !component.is_empty() || !host.is_empty() {
+        e.invalid("source", "", "needs to be unset");
+    }
+    e.0
+}
+
+/// `legacyValidateEvent`: what every create and every update of an Event must pass, whatever
+/// the request version and whether or not the event exists.
+fn legacy(obj: &Map<String, Value>, e: &mut Errs) {
     let meta = obj.get("metadata").and_then(Value::as_object);
     let namespace = str_of(meta.and_then(|m| m.get("namespace")));
     let event_time_set = time_is_set(obj.get("eventTime"));
@@ -35,7 +72,6 @@ pub fn validate_events_v1_create(obj: &Map<String, Value>) -> Vec<Cause> {
             .and_then(|r| r.get("namespace")),
     );
 
-    // legacyValidateEvent
     if !event_time_set {
         let mismatch = if regarding_ns.is_empty() {
             !namespace.is_empty() && namespace != "default"
@@ -88,10 +124,12 @@ pub fn validate_events_v1_create(obj: &Map<String, Value>) -> Vec<Cause> {
     for msg in dns1123_subdomain_errors(namespace.as_bytes(), LenUnit::Characters) {
         e.invalid("namespace", namespace, &msg);
     }
+}
 
-    // Strict validation for events.k8s.io/v1.
-    validate_object_meta(meta, &mut e);
-    if let Some(series) = obj.get("series").and_then(Value::as_object) {
+/// `validateV1EventSeries` for a series given whole (a create or update body, or a JSON-patch
+/// value that replaces it): `count` at least 2, `lastObservedTime` set.
+fn series(series: Option<&Value>, e: &mut Errs) {
+    if let Some(series) = series.and_then(Value::as_object) {
         let count = series.get("count").and_then(Value::as_i64).unwrap_or(0);
         if count < 2 {
             e.invalid("series.count", "", "should be at least 2");
@@ -100,46 +138,112 @@ pub fn validate_events_v1_create(obj: &Map<String, Value>) -> Vec<Cause> {
             e.required("series.lastObservedTime", "");
         }
     }
-    if !event_time_set {
-        e.required("eventTime", "");
-    }
-    let ty = str_of(obj.get("type"));
-    if ty != "Normal" && ty != "Warning" {
-        e.invalid("type", "", &format!("has invalid value: {ty}"));
-    }
-    for (v1, core) in [
-        ("deprecatedFirstTimestamp", "firstTimestamp"),
-        ("deprecatedLastTimestamp", "lastTimestamp"),
-    ] {
-        if time_is_set(obj.get(v1)) {
-            e.invalid(core, "", "needs to be unset");
+}
+
+/// The causes of `ValidateEventUpdate` (request version events.k8s.io/v1) that can be known
+/// from the new object alone, in kube-apiserver's order: the legacy rules, then a present
+/// `series` checked as `validateV1EventSeries` does.
+///
+/// An events.k8s.io/v1 PUT may create the event (kube-apiserver validates that as a create) or
+/// replace it (validated as an update); which one depends on whether it exists, which the filter
+/// cannot see. So a PUT gets only the rules both paths apply. The create rules are *not* applied
+/// to every PUT: a valid update of an event written through core/v1 (no `eventTime`,
+/// `deprecatedCount`/`deprecatedSource` set, any `type`) fails them, and kube-apiserver accepts
+/// it because those fields are immutable and only compared with the stored ones. Not checked
+/// here, since they need the stored object: the immutable fields (`regarding`, `note`,
+/// `reason`, `type`, `eventTime`, `action`, `related`, the reporting and deprecated fields, and
+/// name, namespace, uid, creationTimestamp); the create rules of a PUT that creates; and that
+/// `series` changed at all (kube-apiserver checks an unchanged series not again, so a stored
+/// invalid series written through core/v1 is refused here and kept there).
+pub fn validate_events_v1_update(obj: &Map<String, Value>) -> Vec<Cause> {
+    let mut e = Errs::default();
+    legacy(obj, &mut e);
+    series(obj.get("series"), &mut e);
+    e.0
+}
+
+/// [`validate_events_v1_update`] as a `Result`.
+pub fn check_events_v1_update(obj: &Map<String, Value>) -> Result<(), ConvertError> {
+    invalid_unless_empty(name_of(obj), validate_events_v1_update(obj))
+}
+
+/// The series causes an events.k8s.io/v1 patch (written against events.k8s.io/v1, before
+/// translation) is certain to produce, whatever the stored event: a `series.count` below 2
+/// that the patch writes, and a `series.lastObservedTime` it clears (or leaves out of a
+/// series it replaces whole). A patch that writes the series also changes it, but for the one
+/// case where the stored series already had exactly these values (then kube-apiserver does not
+/// check it again). `name` is the event's name from the URL.
+pub fn check_events_v1_patch(
+    kind: PatchKind,
+    patch: &Value,
+    name: &str,
+) -> Result<(), ConvertError> {
+    let mut e = Errs::default();
+    match kind {
+        PatchKind::Merge => {
+            if let Some(s) = patch.get("series").and_then(Value::as_object) {
+                partial_series(s.get("count"), s.get("lastObservedTime"), &mut e);
+            }
+        }
+        PatchKind::Json => {
+            for op in patch.as_array().into_iter().flatten() {
+                let verb = str_of(op.get("op"));
+                if verb != "add" && verb != "replace" {
+                    continue;
+                }
+                let value = op.get("value");
+                match str_of(op.get("path")) {
+                    "/series" => series(value, &mut e),
+                    "/series/count" => partial_series(value, None, &mut e),
+                    "/series/lastObservedTime" => partial_series(None, value, &mut e),
+                    _ => {}
+                }
+            }
         }
     }
-    if matches!(obj.get("deprecatedCount"), Some(Value::Number(n)) if n.as_i64() != Some(0)) {
-        e.invalid("count", "", "needs to be unset");
+    invalid_unless_empty(name, e.0)
+}
+
+/// Which patch document [`check_events_v1_patch`] reads: merge patches and strategic merge
+/// patches treat the series struct alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Merge,
+    Json,
+}
+
+/// Series fields a patch writes (`None`: not written, so the stored value stays).
+fn partial_series(count: Option<&Value>, last_observed: Option<&Value>, e: &mut Errs) {
+    if let Some(c) = count.and_then(Value::as_i64) {
+        if c < 2 {
+            e.invalid("series.count", "", "should be at least 2");
+        }
     }
-    let source = obj.get("deprecatedSource").and_then(Value::as_object);
-    let component = str_of(source.and_then(|s| s.get("component")));
-    let host = str_of(source.and_then(|s| s.get("host")));
-    if !component.is_empty() || !host.is_empty() {
-        e.invalid("source", "", "needs to be unset");
+    if matches!(last_observed, Some(Value::Null)) {
+        e.required("series.lastObservedTime", "");
     }
-    e.0
+}
+
+fn name_of(obj: &Map<String, Value>) -> &str {
+    obj.get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn invalid_unless_empty(name: &str, causes: Vec<Cause>) -> Result<(), ConvertError> {
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ConvertError::Invalid {
+        name: name.to_owned(),
+        causes,
+    })
 }
 
 /// [`validate_events_v1_create`] as a `Result`: [`ConvertError::Invalid`] when anything failed.
 pub fn check_events_v1_create(obj: &Map<String, Value>) -> Result<(), ConvertError> {
-    let causes = validate_events_v1_create(obj);
-    if causes.is_empty() {
-        return Ok(());
-    }
-    let name = obj
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    Err(ConvertError::Invalid { name, causes })
+    invalid_unless_empty(name_of(obj), validate_events_v1_create(obj))
 }
 
 #[cfg(test)]
@@ -480,6 +584,85 @@ mod tests {
             "Event \"e\" is invalid: eventTime: Required value"
         );
         assert_eq!(r.details.unwrap().causes.len(), 2);
+    }
+
+    #[test]
+    fn updates_get_the_rules_that_need_no_stored_object() {
+        assert!(check_events_v1_update(&valid()).is_ok());
+        // A legacy event (written through core/v1) is a valid update: no create rules here.
+        let legacy = obj(json!({
+            "metadata": {"name": "old", "namespace": "default"},
+            "regarding": {"kind": "Pod", "name": "p", "namespace": "default"},
+            "deprecatedCount": 3, "deprecatedSource": {"component": "kubelet"},
+            "deprecatedFirstTimestamp": "2024-05-01T10:00:00Z", "type": "Info"
+        }));
+        assert!(validate_events_v1_update(&legacy).is_empty());
+        assert!(!validate_events_v1_create(&legacy).is_empty());
+        // The legacy rules hold for updates too.
+        let mut o = valid();
+        o.remove("reportingController");
+        let c = validate_events_v1_update(&o);
+        assert_eq!(c[0].field, "reportingController");
+        assert_eq!(c[0].reason, "FieldValueRequired");
+        // A series below 2, and one without lastObservedTime.
+        let mut o = valid();
+        set(&mut o, &["series"], json!({"count": 1}));
+        let err = check_events_v1_update(&o).unwrap_err().rejection();
+        assert_eq!(err.code(), 422);
+        assert_eq!(
+            err.message,
+            "Event \"web-0.17a3\" is invalid: [series.count: Invalid value: \"\": should be at least 2, series.lastObservedTime: Required value]"
+        );
+    }
+
+    #[test]
+    fn patches_that_write_a_series_below_two_are_refused() {
+        let refused = |kind, patch: Value| {
+            check_events_v1_patch(kind, &patch, "e")
+                .err()
+                .map(|e| e.rejection().message)
+        };
+        assert_eq!(
+            refused(PatchKind::Merge, json!({"series": {"count": 1}})).as_deref(),
+            Some("Event \"e\" is invalid: series.count: Invalid value: \"\": should be at least 2")
+        );
+        assert_eq!(
+            refused(
+                PatchKind::Merge,
+                json!({"series": {"count": 3, "lastObservedTime": null}})
+            )
+            .as_deref(),
+            Some("Event \"e\" is invalid: series.lastObservedTime: Required value")
+        );
+        for fine in [
+            json!({"series": {"count": 2}}),
+            json!({"series": null}),
+            json!({"series": {"lastObservedTime": "2024-05-01T10:00:00.000000Z"}}),
+            json!({"note": "n"}),
+        ] {
+            assert_eq!(refused(PatchKind::Merge, fine.clone()), None, "{fine}");
+        }
+        assert!(refused(
+            PatchKind::Json,
+            json!([{"op": "replace", "path": "/series/count", "value": 0}])
+        )
+        .is_some());
+        assert_eq!(
+            refused(
+                PatchKind::Json,
+                json!([{"op": "add", "path": "/series", "value": {"count": 5}}])
+            )
+            .as_deref(),
+            Some("Event \"e\" is invalid: series.lastObservedTime: Required value")
+        );
+        for fine in [
+            json!([{"op": "test", "path": "/series/count", "value": 1}]),
+            json!([{"op": "remove", "path": "/series"}]),
+            json!([{"op": "replace", "path": "/series/count", "value": 2}]),
+            json!({"not": "a patch"}),
+        ] {
+            assert_eq!(refused(PatchKind::Json, fine.clone()), None, "{fine}");
+        }
     }
 
     #[test]

@@ -287,3 +287,85 @@ fn bodies_that_are_not_json_objects_are_refused() {
         s.expect_status_reply(code, reason);
     }
 }
+
+fn events_v1_with_unknown_fields() -> serde_json::Value {
+    let mut body = json(&fixture("convert/full-events-v1.json"));
+    body["message"] = json!("a core name");
+    body["regarding"]["foo"] = json!(1);
+    body
+}
+
+const V1_CREATE: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+
+#[test]
+fn dropped_fields_become_warning_headers_on_the_upstream_answer() {
+    let vm = Vm::filter(None);
+    let mut s = stream_as(&vm, org_user());
+    s.request_headers(&write("POST", V1_CREATE, "application/json"), false);
+    s.request_body(events_v1_with_unknown_fields().to_string().as_bytes(), true);
+    s.expect_no_local_reply();
+    assert!(s.upstream_json().get("foo").is_none());
+    s.response_headers(
+        &[(":status", "201"), ("content-type", "application/json")],
+        false,
+    );
+    let warnings: Vec<String> = s
+        .client_headers()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k == "warning")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![
+            r#"299 - "unknown field \"message\"""#,
+            r#"299 - "unknown field \"regarding.foo\"""#
+        ]
+    );
+}
+
+#[test]
+fn a_refusal_after_decoding_carries_the_warnings_and_strict_refuses() {
+    let vm = Vm::filter(None);
+    let mut s = stream_as(&vm, org_user());
+    s.request_headers(&write("POST", V1_CREATE, "application/json"), false);
+    let mut body = events_v1_with_unknown_fields();
+    body.as_object_mut().map(|o| o.remove("eventTime"));
+    s.request_body(body.to_string().as_bytes(), true);
+    s.expect_status_reply(422, "Invalid");
+    let reply = s.local_replies().pop().expect("a local reply");
+    let warnings: Vec<&str> = reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "warning")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![
+            r#"299 - "unknown field \"message\"""#,
+            r#"299 - "unknown field \"regarding.foo\"""#
+        ]
+    );
+    assert!(s.upstream_body().is_empty());
+
+    let mut s = stream_as(&vm, org_user());
+    s.request_headers(
+        &write(
+            "POST",
+            &format!("{V1_CREATE}?fieldValidation=Strict"),
+            "application/json",
+        ),
+        false,
+    );
+    s.request_body(events_v1_with_unknown_fields().to_string().as_bytes(), true);
+    let status = s.expect_status_reply(400, "BadRequest");
+    assert!(
+        status["message"].as_str().unwrap_or("").ends_with(
+            "strict decoding error: unknown field \"message\", unknown field \"regarding.foo\""
+        ),
+        "{status}"
+    );
+    assert!(s.upstream_body().is_empty());
+}
