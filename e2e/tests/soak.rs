@@ -252,3 +252,24 @@ async fn reads_and_watch_establishment_are_retried_on_resets_and_5xx() -> Result
     assert_eq!(received(&s, "GET").await?, 2);
     Ok(())
 }
+
+/// The soak of scripts/soak.sh, short: every check of e2e/src/soak.rs holds under faults.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_fault_soak_keeps_every_promise() -> Result<()> {
+    let report = activity_e2e::soak::run(activity_e2e::soak::Options {
+        seconds: 12,
+        clients_per_tenant: 1,
+        seed: 5,
+    })
+    .await?;
+    eprintln!("{}", report.figures);
+    assert!(report.violations.is_empty(), "{}", report.figures);
+    let created = report.counts.get("create: 201").copied().unwrap_or(0);
+    assert!(created > 10, "{}", report.figures);
+    assert!(
+        report.faults.values().sum::<u64>() > 0,
+        "{}",
+        report.figures
+    );
+    Ok(())
+}

@@ -161,6 +161,11 @@ impl Handle {
         self.shared.faults.seed(seed);
     }
 
+    /// Drops every pending fault, queued or with a rate (same as `DELETE /faults`).
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
     /// How many requests got each fault so far (`reset`, `reset-after`, `cut`, ...).
     pub fn faults_applied(&self) -> std::collections::BTreeMap<String, u64> {
         self.shared.faults.applied()
