@@ -467,7 +467,7 @@ async fn watcher(ctx: Arc<Ctx>, t: usize, stop: Arc<AtomicBool>) -> Seen {
             continue;
         };
         let url = match ctx.url(t, &format!(
-            "/api/v1/namespaces/{NAMESPACE}/events?watch=true&allowWatchBookmarks=true&timeoutSeconds=20&resourceVersion={from}"
+            "/api/v1/namespaces/{NAMESPACE}/events?watch=true&allowWatchBookmarks=true&timeoutSeconds=5&resourceVersion={from}"
         )) {
             Ok(u) => u,
             Err(e) => {
@@ -597,15 +597,15 @@ pub async fn run(opts: Options) -> Result<Report> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(opts.seconds);
 
+    for f in faults() {
+        sandbox.activity.push_fault(f)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let watchers: Vec<_> = (0..TENANTS.len())
         .map(|t| tokio::spawn(watcher(ctx.clone(), t, stop.clone())))
         .collect();
     // The watchers list first, while the store is still empty.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for f in faults() {
-        sandbox.activity.push_fault(f)?;
-    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let writers: Vec<_> = (0..TENANTS.len())
         .flat_map(|t| (0..opts.clients_per_tenant).map(move |c| (t, c)))
         .map(|(t, c)| tokio::spawn(writer(ctx.clone(), t, c, opts.seed, deadline)))
@@ -798,6 +798,9 @@ pub async fn run(opts: Options) -> Result<Report> {
     let mut by_method: BTreeMap<String, u64> = BTreeMap::new();
     for r in sandbox.activity.requests() {
         *by_method.entry(r.method.clone()).or_default() += 1;
+        if r.path.contains("watch=true") {
+            *by_method.entry("(of which watches)".into()).or_default() += 1;
+        }
     }
     let _ = writeln!(f, "requests Activity received: {by_method:?}");
     let _ = writeln!(f, "faults injected: {:?}", report.faults);
