@@ -29,4 +29,7 @@ say "filter size: $(wc -c <"$wasm") bytes ($wasm)"
 say "tests (unit, integration, end-to-end)"
 cargo test --workspace
 
+say "fault soak (one minute)"
+scripts/soak.sh --seconds 60
+
 say "all tests passed"

@@ -5,4 +5,5 @@ pub mod envoy;
 pub mod milo_sandbox;
 pub mod recorder;
 pub mod sandbox;
+pub mod soak;
 pub mod tools;

@@ -226,3 +226,149 @@ fn sandbox_config_validates_and_docker_compose_file_is_valid() -> Result<()> {
     assert!(String::from_utf8_lossy(&out.stdout).contains("activity-events-envoy:custom"));
     Ok(())
 }
+
+/// Every shipped Envoy config with event routes: the templates rendered with placeholder
+/// values (only the route tables are read), and the production config as it is.
+fn shipped_configs() -> Result<Vec<(&'static str, serde_json::Value)>> {
+    let root = tools::repo_root();
+    let mut out = Vec::new();
+    for name in [
+        "envoy/envoy.yaml",
+        "deploy/envoy.yaml",
+        "envoy/sandbox.yaml",
+        "envoy/sandbox-jwt.yaml",
+        "envoy/compose.yaml",
+    ] {
+        let text = std::fs::read_to_string(root.join(name))?;
+        let mut filled = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("{{") {
+            let end = rest[start..]
+                .find("}}")
+                .map(|e| start + e + 2)
+                .ok_or_else(|| anyhow::anyhow!("{name}: unclosed placeholder"))?;
+            filled.push_str(&rest[..start]);
+            filled.push('1');
+            rest = &rest[end..];
+        }
+        filled.push_str(rest);
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&filled).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// Every route in a config, with the name of its route table.
+fn routes(config: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let listeners = config["static_resources"]["listeners"].as_array();
+    for l in listeners.into_iter().flatten() {
+        for chain in l["filter_chains"].as_array().into_iter().flatten() {
+            for f in chain["filters"].as_array().into_iter().flatten() {
+                let vhosts = f["typed_config"]["route_config"]["virtual_hosts"].as_array();
+                for vh in vhosts.into_iter().flatten() {
+                    out.extend(vh["routes"].as_array().into_iter().flatten().cloned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The methods a route can carry: `None` when it does not match on `:method`.
+fn route_methods(route: &serde_json::Value) -> Option<Vec<String>> {
+    let headers = route["match"]["headers"].as_array()?;
+    let m = headers.iter().find(|h| h["name"] == ":method")?;
+    m["string_match"]["exact"]
+        .as_str()
+        .map(|s| vec![s.to_owned()])
+}
+
+/// The retry rule: a request that may be a write (POST, PUT, PATCH, DELETE, or a method the
+/// route does not pin) is retried only when Activity cannot have processed it; a GET (read,
+/// list, watch establishment) is retried on 5xx and resets too.
+#[test]
+fn every_event_route_retries_only_what_is_safe_to_repeat() -> Result<()> {
+    const WRITE_SAFE: [&str; 5] = [
+        "connect-failure",
+        "refused-stream",
+        "reset-before-request",
+        "retriable-status-codes",
+        "retriable-headers",
+    ];
+    for (name, config) in shipped_configs()? {
+        let event_routes: Vec<_> = routes(&config)
+            .into_iter()
+            .filter(|r| r["route"]["cluster"] == "activity")
+            .collect();
+        assert!(event_routes.len() >= 3, "{name}: {event_routes:?}");
+        let (mut reads, mut writes) = (0, 0);
+        for r in &event_routes {
+            let policy = &r["route"]["retry_policy"];
+            let retry_on: Vec<&str> = policy["retry_on"]
+                .as_str()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            assert!(
+                r["route"]["hedge_policy"].is_null(),
+                "{name}: hedged requests are sent twice: {r}"
+            );
+            let read_only = route_methods(r).is_some_and(|m| m.iter().all(|m| m == "GET"));
+            if read_only {
+                reads += 1;
+                for needed in ["5xx", "reset", "connect-failure", "refused-stream"] {
+                    assert!(
+                        retry_on.contains(&needed),
+                        "{name}: GET route lacks {needed}: {r}"
+                    );
+                }
+                continue;
+            }
+            writes += 1;
+            for cond in &retry_on {
+                assert!(
+                    WRITE_SAFE.contains(cond),
+                    "{name}: a write route retries on {cond}, after which the write may have been stored: {r}"
+                );
+            }
+            for code in policy["retriable_status_codes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                assert_eq!(code, 429, "{name}: writes may only be retried on 429: {r}");
+            }
+            for h in policy["retriable_headers"].as_array().into_iter().flatten() {
+                assert_eq!(h["name"], "retry-after", "{name}: {r}");
+                assert_eq!(h["present_match"], true, "{name}: {r}");
+            }
+            // A write route must match every method the filter may mark, so no marked write
+            // falls through to a route with a read policy, or to Milo.
+            let headers = r["match"]["headers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                headers.len(),
+                1,
+                "{name}: the write route must match any method: {r}"
+            );
+            assert_eq!(headers[0]["name"], "x-activity-events-route", "{name}: {r}");
+            assert_eq!(headers[0]["present_match"], true, "{name}: {r}");
+        }
+        assert!(reads >= 2, "{name}: no GET routes for reads and watches");
+        assert_eq!(writes, 1, "{name}: exactly one write route");
+        // The write route comes after the GET routes (first match wins).
+        let last = event_routes.last().map(route_methods);
+        assert_eq!(
+            last,
+            Some(None),
+            "{name}: the write route must be the last event route"
+        );
+    }
+    Ok(())
+}

@@ -101,6 +101,8 @@ impl EventsFilter {
         let Ok(headers) = pairs::decode(&raw) else {
             return self.internal("the request headers could not be decoded");
         };
+        #[cfg(feature = "trap-on-demand")]
+        super::trap::on_request_headers(&headers);
         let plan = request::plan(&shared.config, &headers, end_of_stream, &mut HostMetadata);
         if let Some((api, operation)) = plan.event {
             shared.metrics.request(api, operation);
@@ -292,6 +294,8 @@ impl EventsFilter {
     }
 
     fn on_body(&mut self, shared: &Shared, body_size: usize, end_of_stream: bool) -> Action {
+        #[cfg(feature = "trap-on-demand")]
+        super::trap::on_request_body();
         let Some(job) = &self.body else {
             return Action::Continue;
         };

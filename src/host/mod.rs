@@ -5,6 +5,8 @@ mod abi;
 mod filter;
 mod metrics;
 mod root;
+#[cfg(feature = "trap-on-demand")]
+mod trap;
 
 use crate::config::Config;
 use metrics::Metrics;

@@ -93,6 +93,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Respons
         }
         (&Method::GET, "/faults") => ok(&json!(shared.faults.pending())),
         (&Method::POST, "/faults") => add_faults(shared, &body),
+        (&Method::GET, "/faults/applied") => ok(&json!(shared.faults.applied())),
         (&Method::DELETE, "/faults") => {
             shared.faults.clear();
             ok(&json!({"status": "cleared"}))
@@ -109,12 +110,14 @@ async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Respons
             shared.faults.clear();
             ok(&json!({"status": "reset"}))
         }
-        (_, "/healthz" | "/info" | "/requests" | "/faults" | "/events" | "/reset") => {
-            respond::json(
-                405,
-                &json!({"error": format!("{method} not allowed on {path}")}),
-            )
-        }
+        (
+            _,
+            "/healthz" | "/info" | "/requests" | "/faults" | "/faults/applied" | "/events"
+            | "/reset",
+        ) => respond::json(
+            405,
+            &json!({"error": format!("{method} not allowed on {path}")}),
+        ),
         _ => respond::json(404, &json!({"error": format!("no admin endpoint {path}")})),
     }
 }

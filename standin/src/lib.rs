@@ -62,7 +62,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use certs::{generate_certs, CertPaths, CLIENT_CN};
-pub use faults::{FaultAction, FaultSpec};
+pub use faults::{FaultAction, FaultSpec, Phase};
 pub use recorder::RecordedRequest;
 pub use tls::{client_config, server_name};
 pub use tokens::{
@@ -154,6 +154,21 @@ impl Handle {
         fault.validate().map_err(anyhow::Error::msg)?;
         self.shared.faults.push(fault);
         Ok(())
+    }
+
+    /// Makes the faults given a `rate` strike the same requests on every run.
+    pub fn seed_faults(&self, seed: u64) {
+        self.shared.faults.seed(seed);
+    }
+
+    /// Drops every pending fault, queued or with a rate (same as `DELETE /faults`).
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// How many requests got each fault so far (`reset`, `reset-after`, `cut`, ...).
+    pub fn faults_applied(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.faults.applied()
     }
 
     /// Clears store, history, recorded requests and faults (same as `POST /reset`).

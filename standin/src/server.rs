@@ -17,13 +17,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::{Api, ApiRequest};
-use crate::faults::{FaultAction, Faults};
+use crate::faults::{self, Applied, FaultAction, Faults, Phase};
 use crate::identity;
 use crate::recorder::{Arrival, Recorder};
 use crate::respond::{self, Body};
@@ -102,22 +102,32 @@ async fn connection(
     };
     let client_cn = crate::tls::peer_cn(tls.get_ref().1);
     let reset = Arc::new(AtomicBool::new(false));
+    let cut = Arc::new(Notify::new());
     let io = ResettableIo {
         inner: tls,
         reset: reset.clone(),
     };
+    let svc_cut = cut.clone();
+    let svc_reset = reset.clone();
     let svc = service_fn(move |req| {
         let ctx = ConnCtx {
             shared: shared.clone(),
             client_cn: client_cn.clone(),
             remote,
-            reset: reset.clone(),
+            reset: svc_reset.clone(),
+            cut: svc_cut.clone(),
         };
         async move { handle(req, ctx).await }
     });
-    let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(io), svc)
-        .await;
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        // The connection first: what it already has is flushed before a cut drops it.
+        biased;
+        _ = &mut conn => {}
+        _ = cut.notified() => reset.store(true, Ordering::SeqCst),
+    }
 }
 
 struct ConnCtx {
@@ -125,6 +135,25 @@ struct ConnCtx {
     client_cn: Option<String>,
     remote: SocketAddr,
     reset: Arc<AtomicBool>,
+    /// Drops the connection (with a TCP RST) when notified: a response cut mid-stream.
+    cut: Arc<Notify>,
+}
+
+/// An injected error answer: a Status, with `Retry-After` when asked for.
+fn fault_status(
+    status: u16,
+    reason: Option<String>,
+    message: Option<String>,
+    retry_after: Option<u32>,
+) -> Response<Body> {
+    let reason = reason.unwrap_or_else(|| ApiError::reason_for_code(status).to_string());
+    let message = message.unwrap_or_else(|| format!("injected fault: {status} {reason}"));
+    let mut resp = respond::error(&ApiError::new(status, &reason, message));
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    resp
 }
 
 async fn handle(req: Request<Incoming>, ctx: ConnCtx) -> Result<Response<Body>, ConnectionReset> {
@@ -171,9 +200,16 @@ async fn handle(req: Request<Incoming>, ctx: ConnCtx) -> Result<Response<Body>, 
         eprintln!("activity-standin: #{seq} {method} {path}");
     }
 
-    if let Some(fault) = shared.faults.take(method, &path) {
-        shared.recorder.set_fault(seq, fault.name());
-        match fault {
+    let fault = shared.faults.take(method, &path);
+    if let Some(f) = &fault {
+        shared.recorder.set_fault(seq, &f.name());
+    }
+    if let Some(Applied {
+        action,
+        phase: Phase::Before,
+    }) = &fault
+    {
+        match action.clone() {
             FaultAction::Reset => {
                 ctx.reset.store(true, Ordering::SeqCst);
                 return Err(ConnectionReset);
@@ -182,18 +218,15 @@ async fn handle(req: Request<Incoming>, ctx: ConnCtx) -> Result<Response<Body>, 
                 status,
                 reason,
                 message,
+                retry_after,
             } => {
-                let reason =
-                    reason.unwrap_or_else(|| ApiError::reason_for_code(status).to_string());
-                let message =
-                    message.unwrap_or_else(|| format!("injected fault: {status} {reason}"));
-                let err = ApiError::new(status, &reason, message);
                 shared.recorder.set_status(seq, status);
-                return Ok(respond::error(&err));
+                return Ok(fault_status(status, reason, message, retry_after));
             }
             FaultAction::Delay { millis } => {
                 tokio::time::sleep(Duration::from_millis(millis)).await;
             }
+            FaultAction::Cut { .. } => {}
         }
     }
 
@@ -213,6 +246,30 @@ async fn handle(req: Request<Incoming>, ctx: ConnCtx) -> Result<Response<Body>, 
             body: &body,
             scope: Scope::from_extra(&user.extra),
         }),
+    };
+    // Faults after handling: a write is stored by now; the client hears otherwise (or late).
+    let resp = match fault.map(|f| (f.action, f.phase)) {
+        Some((FaultAction::Cut { after_chunks }, _)) => {
+            resp.map(|b| faults::cut_after(b, after_chunks, ctx.cut.clone()).boxed())
+        }
+        Some((FaultAction::Reset, Phase::After)) => {
+            ctx.reset.store(true, Ordering::SeqCst);
+            return Err(ConnectionReset);
+        }
+        Some((
+            FaultAction::Status {
+                status,
+                reason,
+                message,
+                retry_after,
+            },
+            Phase::After,
+        )) => fault_status(status, reason, message, retry_after),
+        Some((FaultAction::Delay { millis }, Phase::After)) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            resp
+        }
+        _ => resp,
     };
     shared.recorder.set_status(seq, resp.status().as_u16());
     Ok(pretty_if_asked(parts.uri.query(), resp).await)
