@@ -1,0 +1,469 @@
+//! The response rewriting (`response::ResponsePlan::rewriter`, driving `response/walker.rs` with
+//! the events.k8s.io converter): whatever Activity answers, the client is never shown Activity's
+//! `apiVersion` (`activity.miloapis.com/v1alpha1`) for an Event or EventList — at the root, in
+//! `items[*]`, in `rows[*].object`, in a watch event's `object` — in any JSON escaping, any
+//! duplicate, or in half a document. The output is found by a tolerant reader written here that
+//! decodes keys and strings as a client does and judges what it read before any syntax error.
+//! Also: the output does not depend on where the body was cut into chunks, and a layout that
+//! promises to keep the length keeps it.
+//!
+//! Input: a selector byte (bit 0 API, bits 1-3 operation, bit 4 an error status, bit 5
+//! `?pretty`, bit 6 a small object limit), a chunking seed byte, then the body.
+
+use activity_events_filter::k8s::api::{Api, Operation};
+use activity_events_filter::response::ResponsePlan;
+use proptest::prelude::*;
+
+use super::json_str_noise;
+use crate::mutate::Rng;
+use crate::{fail, show, Target};
+
+pub fn target() -> Target {
+    Target {
+        name: "walker",
+        about: "no Event/EventList in the output carries Activity's apiVersion in any escaping; chunking does not change the output",
+        check,
+        strategy,
+        dictionary: &[
+            "\"apiVersion\":\"activity.miloapis.com/v1alpha1\"",
+            "\"api\\u0056ersion\"",
+            "\"activity.miloapis.com\\/v1alpha1\"",
+            "\"kind\":\"Event\"",
+            "\"items\":[",
+            "\"rows\":[{\"object\":",
+            "{\"type\":\"ADDED\",\"object\":",
+            "\n",
+            "\\u0061",
+        ],
+    }
+}
+
+const ACT: &str = "activity.miloapis.com/v1alpha1";
+
+pub struct Setup {
+    pub plan: ResponsePlan,
+    pub status: u16,
+}
+
+pub fn setup(selector: u8) -> Setup {
+    let operation = Operation::ALL[usize::from((selector >> 1) & 7) % Operation::ALL.len()];
+    Setup {
+        plan: ResponsePlan {
+            api: if selector & 1 == 0 {
+                Api::CoreV1
+            } else {
+                Api::EventsV1
+            },
+            operation,
+            upstream_api_version: ACT.into(),
+            pretty: selector & 32 != 0,
+            max_object_bytes: if selector & 64 != 0 { 300 } else { 1 << 20 },
+        },
+        status: if selector & 16 != 0 { 404 } else { 200 },
+    }
+}
+
+/// Rewrite `body` cut at the given points; the output and whether the stream was ended.
+fn rewrite(s: &Setup, body: &[u8], cuts: &[usize]) -> (Vec<u8>, bool, bool) {
+    let mut r = s.plan.rewriter(s.status);
+    let mut out = Vec::new();
+    let mut last = 0;
+    let mut ended = false;
+    for &c in cuts.iter().chain(std::iter::once(&body.len())) {
+        let c = c.clamp(last, body.len());
+        if !r.push_into(&body[last..c], &mut out) {
+            ended = true;
+            break;
+        }
+        last = c;
+    }
+    if !ended {
+        r.finish_into(&mut out);
+    }
+    (out, ended, r.preserves_length())
+}
+
+/// Where an object sits in a response document.
+#[derive(Clone, Copy, PartialEq)]
+enum Pos {
+    /// A top-level document or a watch event's `object`: an Event, a list, a Table, a Status.
+    Doc,
+    /// An element of `items`.
+    Item,
+    /// An element of `rows`.
+    Row,
+    Other,
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+    leak: Option<String>,
+}
+
+type R = Result<(), ()>;
+
+impl Scan<'_> {
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn string(&mut self) -> Result<String, ()> {
+        self.i += 1;
+        let mut raw = Vec::new();
+        loop {
+            let c = *self.b.get(self.i).ok_or(())?;
+            self.i += 1;
+            match c {
+                b'"' => return Ok(String::from_utf8_lossy(&raw).into_owned()),
+                b'\\' => {
+                    let e = *self.b.get(self.i).ok_or(())?;
+                    self.i += 1;
+                    match e {
+                        b'u' => {
+                            let h = self.b.get(self.i..self.i + 4).ok_or(())?;
+                            let h = std::str::from_utf8(h).map_err(|_| ())?;
+                            let mut u = u32::from_str_radix(h, 16).map_err(|_| ())?;
+                            self.i += 4;
+                            if (0xD800..0xDC00).contains(&u)
+                                && self.b.get(self.i..self.i + 2) == Some(b"\\u")
+                            {
+                                let lo = self
+                                    .b
+                                    .get(self.i + 2..self.i + 6)
+                                    .and_then(|h| std::str::from_utf8(h).ok())
+                                    .and_then(|h| u32::from_str_radix(h, 16).ok());
+                                if let Some(lo @ 0xDC00..=0xDFFF) = lo {
+                                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                                    self.i += 6;
+                                }
+                            }
+                            let ch = char::from_u32(u).unwrap_or('\u{fffd}');
+                            raw.extend_from_slice(ch.to_string().as_bytes());
+                        }
+                        b'n' => raw.push(b'\n'),
+                        b't' => raw.push(b'\t'),
+                        b'r' => raw.push(b'\r'),
+                        b'b' => raw.push(8),
+                        b'f' => raw.push(12),
+                        b'"' | b'\\' | b'/' => raw.push(e),
+                        _ => return Err(()),
+                    }
+                }
+                _ => raw.push(c),
+            }
+        }
+    }
+
+    fn scalar(&mut self) -> R {
+        let start = self.i;
+        while matches!(self.b.get(self.i), Some(c) if c.is_ascii_alphanumeric() || b"+-.".contains(c))
+        {
+            self.i += 1;
+        }
+        let word = &self.b[start..self.i];
+        let ok = matches!(word, b"true" | b"false" | b"null")
+            || (!word.is_empty()
+                && std::str::from_utf8(word).is_ok_and(|w| w.parse::<f64>().is_ok()));
+        if ok {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    /// One value at `pos`; a string value is returned for its member to judge.
+    fn value(&mut self, pos: Pos, depth: usize) -> Result<Option<String>, ()> {
+        if depth > 200 {
+            return Err(());
+        }
+        self.ws();
+        match self.b.get(self.i) {
+            None => Err(()),
+            Some(b'"') => self.string().map(Some),
+            Some(b'{') => self.object(pos, depth).map(|()| None),
+            Some(b'[') => {
+                self.i += 1;
+                let inner = match pos {
+                    Pos::Item => Pos::Item,
+                    Pos::Row => Pos::Row,
+                    _ => Pos::Other,
+                };
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(None);
+                }
+                loop {
+                    self.value(inner, depth + 1)?;
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(None);
+                        }
+                        _ => return Err(()),
+                    }
+                }
+            }
+            Some(_) => self.scalar().map(|()| None),
+        }
+    }
+
+    fn object(&mut self, pos: Pos, depth: usize) -> R {
+        self.i += 1;
+        let mut kind: Option<String> = None;
+        let mut versions: Vec<String> = Vec::new();
+        let result = (|| -> R {
+            self.ws();
+            if self.b.get(self.i) == Some(&b'}') {
+                self.i += 1;
+                return Ok(());
+            }
+            loop {
+                self.ws();
+                if self.b.get(self.i) != Some(&b'"') {
+                    return Err(());
+                }
+                let key = self.string()?;
+                self.ws();
+                if self.b.get(self.i) != Some(&b':') {
+                    return Err(());
+                }
+                self.i += 1;
+                let child = match (pos, key.as_str()) {
+                    (Pos::Doc, "items") => Pos::Item,
+                    (Pos::Doc, "rows") => Pos::Row,
+                    (Pos::Doc | Pos::Row, "object") => Pos::Doc,
+                    _ => Pos::Other,
+                };
+                let v = self.value(child, depth + 1)?;
+                match (key.as_str(), v) {
+                    ("apiVersion", Some(s)) => versions.push(s),
+                    ("kind", Some(s)) => kind = Some(s),
+                    _ => {}
+                }
+                self.ws();
+                match self.b.get(self.i) {
+                    Some(b',') => self.i += 1,
+                    Some(b'}') => {
+                        self.i += 1;
+                        return Ok(());
+                    }
+                    _ => return Err(()),
+                }
+            }
+        })();
+        let candidate = matches!(pos, Pos::Doc | Pos::Item);
+        let eventish = match kind.as_deref() {
+            Some("Event" | "EventList") => true,
+            // List items may go without a kind; so may half an object.
+            None => pos == Pos::Item || result.is_err(),
+            Some(_) => false,
+        };
+        if candidate && eventish && self.leak.is_none() {
+            if let Some(v) = versions.iter().find(|v| *v == ACT) {
+                self.leak = Some(format!(
+                    "{} with apiVersion {v:?} (kind {kind:?}{})",
+                    if pos == Pos::Item {
+                        "list item"
+                    } else {
+                        "document"
+                    },
+                    if result.is_err() { ", incomplete" } else { "" }
+                ));
+            }
+        }
+        result
+    }
+}
+
+/// Activity's `apiVersion` on an Event the client would read, if any.
+pub fn leak(out: &[u8]) -> Option<String> {
+    let mut s = Scan {
+        b: out,
+        i: 0,
+        leak: None,
+    };
+    loop {
+        s.ws();
+        if s.i >= out.len() || s.value(Pos::Doc, 0).is_err() {
+            break;
+        }
+    }
+    s.leak
+}
+
+pub fn check(input: &[u8]) -> Result<(), String> {
+    let [selector, chunking, body @ ..] = input else {
+        return Ok(());
+    };
+    let s = setup(*selector);
+    let (whole, ended, keeps_length) = rewrite(&s, body, &[]);
+    let mut rng = Rng::new(u64::from(*chunking) * 0x9E37_79B9 + body.len() as u64);
+    let mut cuts: Vec<usize> = (0..1 + rng.below(6))
+        .map(|_| rng.below(body.len() + 1))
+        .collect();
+    if *chunking & 1 == 1 {
+        // Byte at a time through the first part: every state boundary.
+        cuts.extend(0..body.len().min(200));
+    }
+    cuts.sort_unstable();
+    let (chunked, chunked_ended, _) = rewrite(&s, body, &cuts);
+    let what = format!(
+        "{:?} {:?} status {} pretty {}",
+        s.plan.api, s.plan.operation, s.status, s.plan.pretty
+    );
+    if (chunked.as_slice(), chunked_ended) != (whole.as_slice(), ended) {
+        return Err(fail(
+            "output depends on chunking",
+            format!(
+                "{what}: cuts {cuts:?}:\n whole   {}\n chunked {}",
+                show(&whole, 300),
+                show(&chunked, 300)
+            ),
+        ));
+    }
+    if keeps_length && !ended && whole.len() != body.len() {
+        return Err(fail(
+            "length-preserving layout changed the length",
+            format!("{what}: {} -> {}", body.len(), whole.len()),
+        ));
+    }
+    if let Some(l) = leak(&whole) {
+        return Err(fail(
+            "Activity's apiVersion reaches the client",
+            format!(
+                "{what}: {l}\n in  {}\n out {}",
+                show(body, 400),
+                show(&whole, 400)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn key(rng: &mut Rng, k: &str) -> String {
+    json_str_noise(rng, k, 12)
+}
+
+fn event(rng: &mut Rng, with_kind: bool) -> String {
+    let mut m = Vec::new();
+    let av = if rng.chance(10) {
+        "v1".to_owned()
+    } else {
+        ACT.to_owned()
+    };
+    m.push(format!(
+        "{}:{}",
+        key(rng, "apiVersion"),
+        json_str_noise(rng, &av, 12)
+    ));
+    if with_kind || rng.chance(2) {
+        m.push(format!(
+            "{}:{}",
+            key(rng, "kind"),
+            json_str_noise(rng, "Event", 16)
+        ));
+    }
+    m.push(
+        "\"metadata\":{\"name\":\"e1\",\"namespace\":\"default\",\"resourceVersion\":\"7\"}".into(),
+    );
+    m.push(format!(
+        "\"involvedObject\":{{\"apiVersion\":\"{ACT}\",\"kind\":\"Event\",\"name\":\"x\"}}"
+    ));
+    m.push("\"message\":\"m \\\"q\\\" \\\\ done\",\"count\":2,\"source\":{}".into());
+    if rng.chance(8) {
+        m.push(format!("\"apiVersion\":\"{ACT}\""));
+    }
+    let r = rng.below(m.len());
+    m.rotate_left(r);
+    format!("{{{}}}", m.join(","))
+}
+
+fn document(rng: &mut Rng, op: Operation) -> String {
+    let shape = if rng.chance(6) {
+        rng.below(5)
+    } else {
+        match op {
+            Operation::List => rng.below(2) + 1,
+            Operation::Watch => 3,
+            _ => 0,
+        }
+    };
+    match shape {
+        0 => event(rng, true),
+        1 => {
+            let items: Vec<String> = (0..rng.below(4)).map(|_| event(rng, false)).collect();
+            format!(
+                "{{\"kind\":\"EventList\",{}:\"{ACT}\",\"metadata\":{{\"resourceVersion\":\"9\"}},\"items\":[{}]}}",
+                key(rng, "apiVersion"),
+                items.join(",")
+            )
+        }
+        2 => {
+            let rows: Vec<String> = (0..rng.below(3))
+                .map(|_| format!("{{\"cells\":[\"a\",1],\"object\":{}}}", event(rng, true)))
+                .collect();
+            format!(
+                "{{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"columnDefinitions\":[],\"rows\":[{}]}}",
+                rows.join(",")
+            )
+        }
+        3 => (0..1 + rng.below(3))
+            .map(|_| {
+                let t = ["ADDED", "MODIFIED", "DELETED", "BOOKMARK"][rng.below(4)];
+                format!("{{\"type\":\"{t}\",\"object\":{}}}\n", event(rng, true))
+            })
+            .collect(),
+        _ => "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"events.activity.miloapis.com \\\"x\\\" not found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"x\",\"group\":\"activity.miloapis.com\",\"kind\":\"events\"},\"code\":404}"
+            .to_owned(),
+    }
+}
+
+fn strategy() -> BoxedStrategy<Vec<u8>> {
+    (any::<u8>(), any::<u8>(), any::<u64>())
+        .prop_map(|(selector, chunking, seed)| {
+            let mut rng = Rng::new(seed);
+            let s = setup(selector);
+            let mut body = document(&mut rng, s.plan.operation).into_bytes();
+            match rng.below(10) {
+                0 => {
+                    let cut = rng.below(body.len());
+                    body.truncate(cut);
+                }
+                1 => {
+                    let at = rng.below(body.len());
+                    body.insert(at, b"x{}\"\\]"[rng.below(6)]);
+                }
+                _ => {}
+            }
+            let mut out = vec![selector, chunking];
+            out.extend_from_slice(&body);
+            out
+        })
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leak_reader_sees_through_escapes_and_halves() {
+        assert!(
+            leak(br#"{"kind":"Event","api\u0056ersion":"activity.miloapis.com\/v1alpha1"}"#)
+                .is_some()
+        );
+        assert!(leak(br#"{"kind":"EventList","apiVersion":"v1","items":[{"apiVersion":"activity.miloapis.com/v1alpha1"}]}"#).is_some());
+        assert!(leak(br#"{"type":"ADDED","object":{"apiVersion":"activity.miloapis.com/v1alpha1","metadata":{"#).is_some());
+        assert!(leak(br#"{"kind":"Event","apiVersion":"v1","involvedObject":{"apiVersion":"activity.miloapis.com/v1alpha1"}}"#).is_none());
+        assert!(
+            leak(br#"{"kind":"Status","apiVersion":"activity.miloapis.com/v1alpha1"}"#).is_none()
+        );
+        assert!(leak(br#"{"kind":"Event","apiVersion":"v1"}"#).is_none());
+    }
+}
