@@ -9,13 +9,17 @@
 //! Input: one selector byte (bit 0 API, bits 1-2 body kind, bit 3 standard-paths mode, bit 4
 //! `fieldValidation=Strict`, bit 5 scope, bit 6 update instead of create), then the body.
 
+use activity_events_filter::config::{self, Config};
 use activity_events_filter::k8s::api::{Api, BodyKind, Operation};
 use activity_events_filter::request::body::BodyJob;
-use activity_events_filter::request::scope::{Scope, SCOPE_NAME_ANNOTATION, SCOPE_TYPE_ANNOTATION};
+use activity_events_filter::request::scope::{
+    Scope, PARENT_NAME_EXTRA, PARENT_TYPE_EXTRA, SCOPE_NAME_ANNOTATION, SCOPE_TYPE_ANNOTATION,
+};
+use activity_events_filter::request::{plan, Action};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::{fold_variant, json_str_noise};
+use super::{fold_variant, json_str_noise, Source};
 use crate::apply;
 use crate::gojson::{self, event_annotations, Mode, J};
 use crate::mutate::Rng;
@@ -116,21 +120,65 @@ fn stored(scope: &Scope, events_v1_shape: bool) -> Value {
     v
 }
 
+/// The body job the filter plans for this case, from the request headers and the identity
+/// (so the job is built the way the filter builds it, whatever its fields).
+fn job(c: &Case) -> Result<BodyJob, String> {
+    let collection = match c.api {
+        Api::CoreV1 => "/api/v1/namespaces/default/events",
+        Api::EventsV1 => "/apis/events.k8s.io/v1/namespaces/default/events",
+    };
+    let (method, name) = match c.operation {
+        Operation::Create => ("POST", ""),
+        Operation::Update => ("PUT", "/e1"),
+        _ => ("PATCH", "/e1"),
+    };
+    let query = if c.strict {
+        "?fieldValidation=Strict"
+    } else {
+        ""
+    };
+    let path = format!("{collection}{name}{query}");
+    let content_type = match c.kind {
+        BodyKind::Object => "application/json",
+        BodyKind::MergePatch => "application/merge-patch+json",
+        BodyKind::StrategicMergePatch => "application/strategic-merge-patch+json",
+        BodyKind::JsonPatch => "application/json-patch+json",
+    };
+    let headers: Vec<(&[u8], &[u8])> = vec![
+        (b":method", method.as_bytes()),
+        (b":path", path.as_bytes()),
+        (b":authority", b"milo"),
+        (b"content-type", content_type.as_bytes()),
+    ];
+    let config = if c.standard {
+        config::parse(Some(br#"{"activity_prefix":"/api/v1"}"#)).unwrap_or_default()
+    } else {
+        Config::default()
+    };
+    let mut source = Source::user(
+        b"u",
+        &[
+            (PARENT_TYPE_EXTRA, c.scope.kind.as_str()),
+            (PARENT_NAME_EXTRA, c.scope.name.as_str()),
+        ],
+    );
+    match plan(&config, &headers, false, &mut source).action {
+        Action::Forward(f) => f
+            .body
+            .ok_or_else(|| fail("harness", format!("no body job for {method} {path}"))),
+        other => Err(fail(
+            "harness",
+            format!("{method} {path} refused at the headers: {other:?}"),
+        )),
+    }
+}
+
 pub fn check(input: &[u8]) -> Result<(), String> {
     let Some((&selector, body)) = input.split_first() else {
         return Ok(());
     };
     let c = case(selector);
-    let job = BodyJob {
-        kind: c.kind,
-        operation: c.operation,
-        api: c.api,
-        scope: Some(c.scope.clone()),
-        upstream_api_version: (!c.standard).then(|| ACT.to_owned()),
-        namespace: "default".into(),
-        strict: c.strict,
-        max_bytes: 1 << 20,
-    };
+    let job = job(&c)?;
     let Ok(out) = job.run(body) else {
         return Ok(());
     };

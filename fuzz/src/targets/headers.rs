@@ -12,12 +12,11 @@
 use std::collections::BTreeMap;
 
 use activity_events_filter::config::{self, Config};
-use activity_events_filter::identity::source::{IdentitySource, SourceError};
 use activity_events_filter::request::{plan, Action};
 use activity_events_filter::wire::pairs::{decode, encode};
 use proptest::prelude::*;
 
-use super::pick;
+use super::{list, pick, Source};
 use crate::mutate::Rng;
 use crate::{fail, Target};
 
@@ -101,21 +100,6 @@ struct Identity {
     uid: Option<Vec<u8>>,
     groups: Vec<Vec<u8>>,
     extra: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
-}
-
-struct Source(Vec<u8>);
-
-impl IdentitySource for Source {
-    fn namespace(&mut self, _: &str) -> Result<Option<Vec<u8>>, SourceError> {
-        Ok(Some(self.0.clone()))
-    }
-    fn field(&mut self, _: &str, _: &[String]) -> Result<Option<Vec<u8>>, SourceError> {
-        Ok(None)
-    }
-}
-
-fn list(items: &[Vec<u8>]) -> Vec<u8> {
-    encode(items.iter().map(|i| (i.as_slice(), &b""[..])))
 }
 
 /// client-go's `headerKeyEscape`: non-token bytes and `%` become `%XX`.

@@ -10,9 +10,40 @@ pub mod route;
 pub mod userinfo;
 pub mod walker;
 
+use activity_events_filter::identity::source::{IdentitySource, SourceError};
+use activity_events_filter::wire::pairs::encode;
 use proptest::prelude::*;
 
 use crate::mutate::Rng;
+
+/// A host whose metadata namespace is this pairs-encoded struct.
+pub struct Source(pub Vec<u8>);
+
+impl Source {
+    /// A structured identity: the user and single-valued extras.
+    pub fn user(name: &[u8], extras: &[(&str, &str)]) -> Source {
+        let values: Vec<(Vec<u8>, Vec<u8>)> = extras
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), list(&[v.as_bytes().to_vec()])))
+            .collect();
+        let extra = encode(values.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
+        Source(encode([(&b"user"[..], name), (b"extra", &extra)]))
+    }
+}
+
+impl IdentitySource for Source {
+    fn namespace(&mut self, _: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(Some(self.0.clone()))
+    }
+    fn field(&mut self, _: &str, _: &[String]) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(None)
+    }
+}
+
+/// A list as Envoy encodes it: a map whose keys are the elements.
+pub fn list(items: &[Vec<u8>]) -> Vec<u8> {
+    encode(items.iter().map(|i| (i.as_slice(), &b""[..])))
+}
 
 /// One of the given strings.
 pub fn pick(options: &'static [&'static str]) -> BoxedStrategy<String> {
