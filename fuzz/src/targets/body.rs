@@ -224,11 +224,12 @@ pub fn check(input: &[u8]) -> Result<(), String> {
         let (t, n) = (get(SCOPE_TYPE_ANNOTATION), get(SCOPE_NAME_ANNOTATION));
         if t != Some(c.scope.kind.as_str()) || n != Some(c.scope.name.as_str()) {
             return Err(fail(
-                &format!("scope not the caller's under {mode:?}"),
+                &format!(
+                    "scope not the caller's under {mode:?} ({:?} {:?})",
+                    c.api, c.kind
+                ),
                 format!(
-                    "{:?} {:?} {:?}: type {t:?} name {n:?}; sent {}; forwarded {}",
-                    c.api,
-                    c.kind,
+                    "{:?}: type {t:?} name {n:?}; sent {}; forwarded {}",
                     c.operation,
                     show(body, 400),
                     show(forwarded, 400)

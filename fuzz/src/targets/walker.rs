@@ -102,6 +102,8 @@ struct Scan<'a> {
     b: &'a [u8],
     i: usize,
     leak: Option<String>,
+    /// The last string read had an escape.
+    escaped: bool,
 }
 
 type R = Result<(), ()>;
@@ -113,7 +115,17 @@ impl Scan<'_> {
         }
     }
 
+    /// A string, decoded, and whether it was written with escapes.
     fn string(&mut self) -> Result<String, ()> {
+        let start = self.i;
+        let s = self.string_inner()?;
+        if self.b[start..self.i].contains(&b'\\') {
+            self.escaped = true;
+        }
+        Ok(s)
+    }
+
+    fn string_inner(&mut self) -> Result<String, ()> {
         self.i += 1;
         let mut raw = Vec::new();
         loop {
@@ -219,7 +231,7 @@ impl Scan<'_> {
     fn object(&mut self, pos: Pos, depth: usize) -> R {
         self.i += 1;
         let mut kind: Option<String> = None;
-        let mut versions: Vec<String> = Vec::new();
+        let mut versions: Vec<(String, bool)> = Vec::new();
         let result = (|| -> R {
             self.ws();
             if self.b.get(self.i) == Some(&b'}') {
@@ -231,7 +243,9 @@ impl Scan<'_> {
                 if self.b.get(self.i) != Some(&b'"') {
                     return Err(());
                 }
+                self.escaped = false;
                 let key = self.string()?;
+                let key_escaped = self.escaped;
                 self.ws();
                 if self.b.get(self.i) != Some(&b':') {
                     return Err(());
@@ -243,9 +257,11 @@ impl Scan<'_> {
                     (Pos::WatchEvent | Pos::Row, "object") => Pos::Doc,
                     _ => Pos::Other,
                 };
+                self.escaped = false;
                 let v = self.value(child, depth + 1)?;
+                let value_escaped = self.escaped;
                 match (key.as_str(), v) {
-                    ("apiVersion", Some(s)) => versions.push(s),
+                    ("apiVersion", Some(s)) => versions.push((s, key_escaped || value_escaped)),
                     ("kind", Some(s)) => kind = Some(s),
                     _ => {}
                 }
@@ -268,16 +284,23 @@ impl Scan<'_> {
             Some(_) => false,
         };
         if candidate && eventish && self.leak.is_none() {
-            if let Some(v) = versions.iter().find(|v| *v == ACT) {
-                self.leak = Some(format!(
-                    "{} with apiVersion {v:?} (kind {kind:?}{})",
-                    if pos == Pos::Item {
-                        "list item"
-                    } else {
-                        "document"
-                    },
-                    if result.is_err() { ", incomplete" } else { "" }
-                ));
+            if let Some((v, escaped)) = versions.iter().find(|(v, _)| v == ACT) {
+                // The class of the leak, so each is reported on its own.
+                let form = if *escaped {
+                    "escaped"
+                } else if versions.len() > 1 {
+                    "duplicate apiVersion"
+                } else if result.is_err() {
+                    "incomplete"
+                } else {
+                    "plain"
+                };
+                let place = if pos == Pos::Item {
+                    "list item"
+                } else {
+                    "document"
+                };
+                self.leak = Some(format!("{form} {place}: apiVersion {v:?}, kind {kind:?}"));
             }
         }
         result
@@ -291,6 +314,7 @@ pub fn leak(out: &[u8], watch: bool) -> Option<String> {
         b: out,
         i: 0,
         leak: None,
+        escaped: false,
     };
     loop {
         s.ws();
