@@ -91,6 +91,10 @@ enum Pos {
     Doc,
     /// A top-level document of a watch stream: `{"type": ..., "object": ...}`.
     WatchEvent,
+    /// The `items` array of a list.
+    Items,
+    /// The `rows` array of a Table.
+    Rows,
     /// An element of `items`.
     Item,
     /// An element of `rows`.
@@ -104,6 +108,10 @@ struct Scan<'a> {
     leak: Option<String>,
     /// The last string read had an escape.
     escaped: bool,
+    /// An error status: the client reads the body as a Status.
+    error: bool,
+    /// A list answer (or a watch, whose objects may be lists of a Table watch).
+    list: bool,
 }
 
 type R = Result<(), ()>;
@@ -198,12 +206,19 @@ impl Scan<'_> {
         match self.b.get(self.i) {
             None => Err(()),
             Some(b'"') => self.string().map(Some),
-            Some(b'{') => self.object(pos, depth).map(|()| None),
+            Some(b'{') => {
+                let pos = if matches!(pos, Pos::Items | Pos::Rows) {
+                    Pos::Other
+                } else {
+                    pos
+                };
+                self.object(pos, depth).map(|()| None)
+            }
             Some(b'[') => {
                 self.i += 1;
                 let inner = match pos {
-                    Pos::Item => Pos::Item,
-                    Pos::Row => Pos::Row,
+                    Pos::Items => Pos::Item,
+                    Pos::Rows => Pos::Row,
                     _ => Pos::Other,
                 };
                 self.ws();
@@ -252,8 +267,10 @@ impl Scan<'_> {
                 }
                 self.i += 1;
                 let child = match (pos, key.as_str()) {
-                    (Pos::Doc, "items") => Pos::Item,
-                    (Pos::Doc, "rows") => Pos::Row,
+                    // An error answer is read as a Status: only its root counts.
+                    // Only a list answer has items; a single object's `items` is just a field.
+                    (Pos::Doc, "items") if !self.error && self.list => Pos::Items,
+                    (Pos::Doc, "rows") if !self.error => Pos::Rows,
                     (Pos::WatchEvent | Pos::Row, "object") => Pos::Doc,
                     _ => Pos::Other,
                 };
@@ -308,13 +325,15 @@ impl Scan<'_> {
 }
 
 /// Activity's `apiVersion` on an Event the client would read, if any. `watch`: the body is a
-/// stream of watch events.
-pub fn leak(out: &[u8], watch: bool) -> Option<String> {
+/// stream of watch events; `list`: a list answer; `error`: an error answer.
+pub fn leak(out: &[u8], watch: bool, list: bool, error: bool) -> Option<String> {
     let mut s = Scan {
         b: out,
         i: 0,
         leak: None,
         escaped: false,
+        error,
+        list,
     };
     loop {
         s.ws();
@@ -363,11 +382,16 @@ pub fn check(input: &[u8]) -> Result<(), String> {
         ));
     }
     let watch = s.plan.operation == Operation::Watch && s.status < 300;
-    if let Some(l) = leak(&whole, watch) {
+    let list = s.plan.operation == Operation::List;
+    if let Some(l) = leak(&whole, watch, list, s.status >= 300) {
+        let (form, rest) = l.split_once(':').unwrap_or((&l, ""));
         return Err(fail(
-            "Activity's apiVersion reaches the client",
+            &format!(
+                "Activity's apiVersion reaches the client ({:?}, {form})",
+                s.plan.api
+            ),
             format!(
-                "{what}: {l}\n in  {}\n out {}",
+                "{what}:{rest}\n in  {}\n out {}",
                 show(body, 400),
                 show(&whole, 400)
             ),
@@ -484,7 +508,8 @@ mod tests {
 
     #[test]
     fn leak_reader_sees_through_escapes_and_halves() {
-        let cases: [(&[u8], bool, bool); 8] = [
+        let cases: [(&[u8], bool, bool); 9] = [
+            (br#"{"items":{"apiVersion":"activity.miloapis.com/v1alpha1"}}"#, false, false),
             (br#"{"kind":"Event","api\u0056ersion":"activity.miloapis.com\/v1alpha1"}"#, false, true),
             (br#"{"kind":"EventList","apiVersion":"v1","items":[{"apiVersion":"activity.miloapis.com/v1alpha1"}]}"#, false, true),
             (br#"{"type":"ADDED","object":{"apiVersion":"activity.miloapis.com/v1alpha1","metadata":{"#, true, true),
@@ -496,7 +521,12 @@ mod tests {
             (br#"{"kind":"Table","rows":[{"object":{"kind":"Event","apiVersion":"activity.miloapis.com/v1alpha1"}}]}"#, false, true),
         ];
         for (body, watch, leaks) in cases {
-            assert_eq!(leak(body, watch).is_some(), leaks, "{}", show(body, 200));
+            assert_eq!(
+                leak(body, watch, true, false).is_some(),
+                leaks,
+                "{}",
+                show(body, 200)
+            );
         }
     }
 }
