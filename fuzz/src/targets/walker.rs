@@ -5,7 +5,7 @@
 //! duplicate, or in half a document. The output is found by a tolerant reader written here that
 //! decodes keys and strings as a client does and judges what it read before any syntax error.
 //! Also: the output does not depend on where the body was cut into chunks, and a layout that
-//! promises to keep the length keeps it.
+//! promises to keep the length keeps it (but for watches, which have no content-length).
 //!
 //! Input: a selector byte (bit 0 API, bits 1-3 operation, bit 4 an error status, bit 5
 //! `?pretty`, bit 6 a small object limit), a chunking seed byte, then the body.
@@ -375,13 +375,14 @@ pub fn check(input: &[u8]) -> Result<(), String> {
             ),
         ));
     }
-    if keeps_length && !ended && whole.len() != body.len() {
+    // A watch has no content-length to keep (and may end with an ERROR event).
+    let watch = s.plan.operation == Operation::Watch && s.status < 300;
+    if keeps_length && !ended && !watch && whole.len() != body.len() {
         return Err(fail(
             "length-preserving layout changed the length",
             format!("{what}: {} -> {}", body.len(), whole.len()),
         ));
     }
-    let watch = s.plan.operation == Operation::Watch && s.status < 300;
     let list = s.plan.operation == Operation::List;
     if let Some(l) = leak(&whole, watch, list, s.status >= 300) {
         let (form, rest) = l.split_once(':').unwrap_or((&l, ""));
