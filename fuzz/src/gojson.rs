@@ -5,8 +5,10 @@
 //! - objects keep every member in order, duplicates included ([`J`]);
 //! - strings decode the way Go's scanner does (invalid UTF-8 and lone surrogates become U+FFFD);
 //! - a struct field is found by its exact name first, then — in `encoding/json` only — by its
-//!   folded name (`foldName`: ASCII upper-cased, other runes `ToUpper(ToLower(r))`, so `ſ` is `S`
-//!   and Kelvin `K` is `K`);
+//!   folded name. Go's `foldName` takes each rune to the smallest of its `unicode.SimpleFold`
+//!   orbit (`ſ` is `S`, Kelvin `K` is `K`, while `ı` and `İ` stay themselves); the model folds
+//!   with `ToUpper(ToLower(r))`, which agrees on every ASCII target and also takes `ı` and `İ`
+//!   to `I`, as case-mapping decoders do: a superset, so the invariant is stricter than Go;
 //! - decoding an object into a struct or map that already holds values merges into it, so of
 //!   two members landing in the same field the later one wins key by key; `null` leaves a struct
 //!   alone, clears a map, and stores `""` as a map's string value.
@@ -338,7 +340,7 @@ fn go_upper(c: char) -> char {
     single(c.to_uppercase()).unwrap_or(c)
 }
 
-/// `encoding/json`'s `foldName`.
+/// `encoding/json`'s `foldName`, widened to case mappings (see the module comment).
 pub fn fold_name(s: &str) -> String {
     s.chars()
         .map(|c| {
