@@ -464,7 +464,11 @@ mod tests {
                 "/api/v1/events",
             ),
             // Plain trimming: no `control-plane`, or no `/` after it, still strips the id.
-            (&format!("{ORG}/acme/api/v1/events"), org("acme"), "api/v1/events"),
+            (
+                &format!("{ORG}/acme/api/v1/events"),
+                org("acme"),
+                "api/v1/events",
+            ),
             (
                 &format!("{USERS}/u1/control-planeapi/v1/events"),
                 user("u1"),
@@ -477,7 +481,11 @@ mod tests {
                 "/api/v1/namespaces/d/events",
             ),
             // The object itself and its status keep their path.
-            (&format!("{ORG}/acme/status"), org("acme"), &format!("{ORG}/acme/status")),
+            (
+                &format!("{ORG}/acme/status"),
+                org("acme"),
+                &format!("{ORG}/acme/status"),
+            ),
             // Nested: the project router cuts an organization in front of it away...
             (
                 &format!("{ORG}/acme/control-plane{PROJ}/p1/control-plane/api/v1/events"),
@@ -497,11 +505,18 @@ mod tests {
             ),
         ];
         for (path, parent, served) in cases {
-            assert_eq!(milo(path, Anywhere), (parent.clone(), served.to_owned()), "{path}");
+            assert_eq!(
+                milo(path, Anywhere),
+                (parent.clone(), served.to_owned()),
+                "{path}"
+            );
         }
         // The short and embedded project forms exist only for the older router.
         let short = "/projects/p1/control-plane/api/v1/events";
-        assert_eq!(milo(short, Anywhere), (project("p1"), "/api/v1/events".into()));
+        assert_eq!(
+            milo(short, Anywhere),
+            (project("p1"), "/api/v1/events".into())
+        );
         assert_eq!(milo(short, LongFormOnly), (None, short.into()));
         assert_eq!(
             milo(&format!("{PROJ}/p1/control-plane/api"), LongFormOnly),
@@ -546,7 +561,11 @@ mod tests {
             ),
         ] {
             let e = resolve(path.as_bytes(), ProjectRouter::Anywhere).unwrap_err();
-            assert_eq!((e.invalid.kind, e.invalid.id.as_str()), (kind, id), "{path}");
+            assert_eq!(
+                (e.invalid.kind, e.invalid.id.as_str()),
+                (kind, id),
+                "{path}"
+            );
             assert_eq!(e.rest, rest.as_bytes(), "{path}");
         }
         // Not UTF-8: refused, never a lossy parent name.

@@ -276,8 +276,14 @@ fn envoy_serves_events_discovery(path: &str) -> bool {
 /// or proxy might. Generous on purpose: a yes that is not forwarded is refused.
 fn event_group_resource(served: &[u8]) -> Option<Api> {
     // kube-apiserver: strings.Split(strings.Trim(path, "/"), "/").
-    let start = served.iter().position(|b| *b != b'/').unwrap_or(served.len());
-    let end = served.iter().rposition(|b| *b != b'/').map_or(start, |i| i + 1);
+    let start = served
+        .iter()
+        .position(|b| *b != b'/')
+        .unwrap_or(served.len());
+    let end = served
+        .iter()
+        .rposition(|b| *b != b'/')
+        .map_or(start, |i| i + 1);
     let trimmed = served.get(start..end).unwrap_or_default();
     let literal: Vec<&[u8]> = trimmed.split(|b| *b == b'/').collect();
     request_info_events(&literal).or_else(|| request_info_events(&normalized_segments(served)))
@@ -755,7 +761,7 @@ mod tests {
         let mut out = Vec::new();
         let bytes = path.as_bytes();
         for (i, b) in bytes.iter().enumerate() {
-            let (head, tail) = (&path[..i], &path[i + 1..]);
+            let (head, tail) = (&path.get(..i).unwrap(), &path.get(i + 1..).unwrap());
             out.push(format!("{head}%{b:02X}{tail}"));
             out.push(format!("{head}%{b:02x}{tail}"));
             if *b == b'/' {

@@ -191,7 +191,10 @@ mod tests {
     }
     #[test]
     fn path_unescape_is_gos_and_keeps_bad_escapes() {
-        assert_eq!(path_unescape_lossy("/%61pi/v1"), (b"/api/v1".to_vec(), true));
+        assert_eq!(
+            path_unescape_lossy("/%61pi/v1"),
+            (b"/api/v1".to_vec(), true)
+        );
         assert_eq!(path_unescape_lossy("/a%2Fb%2f"), (b"/a/b/".to_vec(), true));
         assert_eq!(path_unescape_lossy("/a+b"), (b"/a+b".to_vec(), true));
         assert_eq!(path_unescape_lossy("/%ff"), (vec![b'/', 0xff], true));
