@@ -575,7 +575,8 @@ fn check_forwarded(
             "forwarded without the caller's scope: {parent_type:?} {parent_name:?}"
         ));
     }
-    if !scoped && !(parent_name.is_empty() && parent_type.is_empty()) {
+    let unscoped = parent_name.is_empty() && parent_type.is_empty();
+    if !scoped && !unscoped {
         return Err(format!(
             "a platform request forwarded with a scope: {parent_name:?}"
         ));
