@@ -35,6 +35,25 @@ pub const CONTEXTS: [(&str, &str, &str); 5] = [
     ("intruder", "eve", PROJECT_PATH),
 ];
 
+/// Variations of the sandbox for tests that need them.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Envoy's `normalize_path` and `merge_slashes` (on in every shipped config); off, the
+    /// filter sees paths exactly as clients sent them.
+    pub normalize_path: bool,
+    /// More Milo users: (name, username, uid, groups). Their tokens come from [`MiloSandbox::token`].
+    pub extra_users: Vec<(String, String, String, Vec<String>)>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            normalize_path: true,
+            extra_users: Vec::new(),
+        }
+    }
+}
+
 pub struct MiloSandbox {
     pub dir: PathBuf,
     pub activity: activity_standin::Handle,
@@ -42,6 +61,7 @@ pub struct MiloSandbox {
     pub envoy: Envoy,
     pub kubeconfig: PathBuf,
     milo_files: milo_standin::SandboxFiles,
+    extra_tokens: Vec<(String, String)>,
     authz_stop: Option<oneshot::Sender<()>>,
     front_ca: PathBuf,
     http: reqwest::Client,
@@ -51,6 +71,14 @@ impl MiloSandbox {
     /// `activity_prefix`: the filter's prefix and the Activity stand-in's (`/api/v1` is the
     /// standard-paths mode production runs).
     pub async fn start(name: &str, activity_prefix: &str) -> Result<MiloSandbox> {
+        Self::start_with(name, activity_prefix, SandboxOptions::default()).await
+    }
+
+    pub async fn start_with(
+        name: &str,
+        activity_prefix: &str,
+        options: SandboxOptions,
+    ) -> Result<MiloSandbox> {
         tools::install_crypto_provider();
         let dir = tools::run_dir(name)?;
         let activity_certs =
@@ -63,7 +91,19 @@ impl MiloSandbox {
         config.prefix = activity_prefix.to_owned();
         let activity = activity_standin::start(config).await?;
 
-        let (milo_config, milo_files) = milo_standin::Config::sandbox(&dir.join("milo"))?;
+        let (mut milo_config, milo_files) = milo_standin::Config::sandbox(&dir.join("milo"))?;
+        let mut extra_tokens = Vec::new();
+        if !options.extra_users.is_empty() {
+            // The token file format kube-apiserver reads: token,user,uid,"groups".
+            let mut csv = std::fs::read_to_string(&milo_files.tokens)?;
+            for (i, (name, user, uid, groups)) in options.extra_users.iter().enumerate() {
+                let token = format!("extra{i:04}{}", "0".repeat(40));
+                csv.push_str(&format!("{token},{user},{uid},\"{}\"\n", groups.join(",")));
+                extra_tokens.push((name.clone(), token));
+            }
+            milo_config.tokens =
+                milo_standin::TokenTable::from_reader(csv.as_bytes(), "tokens.csv")?;
+        }
         let milo = milo_standin::start(milo_config.with_tls(milo_standin::TlsFiles {
             cert: milo_certs.server.clone(),
             key: milo_certs.server_key.clone(),
@@ -141,6 +181,19 @@ impl MiloSandbox {
                 ),
             ],
         )?;
+        let rendered = if options.normalize_path {
+            rendered
+        } else {
+            let mut off = rendered;
+            for (on, no) in [
+                ("normalize_path: true", "normalize_path: false"),
+                ("merge_slashes: true", "merge_slashes: false"),
+            ] {
+                anyhow::ensure!(off.contains(on), "sandbox.yaml no longer sets {on}");
+                off = off.replace(on, no);
+            }
+            off
+        };
         let envoy_dir = dir.clone();
         let envoy =
             tokio::task::spawn_blocking(move || Envoy::start(&envoy_dir, &rendered)).await??;
@@ -158,6 +211,7 @@ impl MiloSandbox {
             envoy,
             kubeconfig,
             milo_files,
+            extra_tokens,
             authz_stop: Some(stop_tx),
             front_ca: front.ca,
             http,
@@ -183,6 +237,9 @@ impl MiloSandbox {
 
     /// The bearer token of a sandbox user (admin, alice, bob, eve).
     pub fn token(&self, user: &str) -> Result<String> {
+        if let Some((_, t)) = self.extra_tokens.iter().find(|(n, _)| n == user) {
+            return Ok(t.clone());
+        }
         self.milo_files.token(user)
     }
 

@@ -141,8 +141,10 @@ impl EventsFilter {
                     // Dropped from the header map written below.
                     shared.metrics.spoofed_headers_removed();
                 }
-                if abi::set_header_pairs(MapType::RequestHeaders, &forward.headers.finish())
-                    .is_err()
+                // The host would take a longer map as an empty one and still report success.
+                if forward.headers.len() > request::MAX_HEADER_PAIRS
+                    || abi::set_header_pairs(MapType::RequestHeaders, &forward.headers.finish())
+                        .is_err()
                 {
                     return self.internal("the request headers could not be rewritten");
                 }

@@ -12,6 +12,11 @@
 //! `iam.miloapis.com/parent-{type,name,api-group}` from it before authorizing. This module only
 //! reads the prefix; whether the authenticated identity carries the same parent is checked where
 //! the identity is known.
+//!
+//! [`resolve`] is Milo's reading of a whole decoded path, quirks included (nested prefixes, the
+//! last context winning, plain prefix trimming, a decoded `?` ending the path): route
+//! classification uses it to know what Milo would serve. [`strip`] reads the plain segment
+//! forms, for discovery documents.
 
 use crate::k8s::names::is_label_value;
 
@@ -152,6 +157,144 @@ pub fn strip<S: AsRef<str>>(segs: &[S]) -> Stripped {
     }
 }
 
+/// Which shape of Milo's project router to apply. Milo has shipped two: one that finds the
+/// first `/projects/` anywhere in the path (so Milo's controllers' short form
+/// `/projects/{id}/control-plane/...` works), and a later one that only intercepts the long
+/// form at the start of the path. A path must mean the same under both to be forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectRouter {
+    Anywhere,
+    LongFormOnly,
+}
+
+/// What Milo's handler chain makes of a decoded request path: the parent context and the path
+/// its API handlers then serve (bytes, as Go strings need not be UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub parent: Option<Parent>,
+    pub path: Vec<u8>,
+}
+
+/// A prefix whose id is refused, with the path that would have followed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub invalid: InvalidParentId,
+    pub rest: Vec<u8>,
+}
+
+const PROJECTS_SEG: &[u8] = b"/projects/";
+const CONTROL_PLANE_SEG: &[u8] = b"/control-plane";
+const PROJECTS_LONG: &[u8] = b"/apis/resourcemanager.miloapis.com/v1alpha1/projects/";
+const USERS_PREFIX: &[u8] = b"/apis/iam.miloapis.com/v1alpha1/users/";
+const ORGS_PREFIX: &[u8] = b"/apis/resourcemanager.miloapis.com/v1alpha1/organizations/";
+
+/// Milo's prefix handlers on a fully decoded path (`req.URL.Path`), in Milo's order:
+/// 1. the project router (outermost): `.../projects/{id}/control-plane/` is cut together with
+///    everything before it, and one `/` after `control-plane` is dropped;
+/// 2. the user handler, then 3. the organization handler: a path starting with their prefix
+///    loses `{id}/` and then a leading `control-plane` by plain trimming (no `/` required),
+///    and is cut at a decoded `?`; `{prefix}{id}` and `{prefix}{id}/status` keep their path.
+///
+/// The parent extras are then written Project, Organization, User, each replacing the last,
+/// so the last kind found wins whatever the order in the URL. Ids are held to label values,
+/// non-empty (Milo takes any project id and an empty user id; the filter refuses those rather
+/// than forward a scope Milo would read differently).
+pub fn resolve(decoded: &[u8], router: ProjectRouter) -> Result<Resolved, Refused> {
+    let mut path = decoded.to_vec();
+    let project = project_router(&mut path, router);
+    if let Some(id) = &project {
+        checked(ParentKind::Project, id, &path)?;
+    }
+    let user = context_handler(&mut path, USERS_PREFIX);
+    if let Some(id) = &user {
+        checked(ParentKind::User, id, &path)?;
+    }
+    let org = context_handler(&mut path, ORGS_PREFIX);
+    if let Some(id) = &org {
+        checked(ParentKind::Organization, id, &path)?;
+    }
+    let parent = [
+        (ParentKind::User, user),
+        (ParentKind::Organization, org),
+        (ParentKind::Project, project),
+    ]
+    .into_iter()
+    .find_map(|(kind, id)| {
+        id.map(|id| Parent {
+            kind,
+            name: String::from_utf8_lossy(&id).into_owned(),
+        })
+    });
+    Ok(Resolved { parent, path })
+}
+
+fn checked(kind: ParentKind, id: &[u8], rest: &[u8]) -> Result<(), Refused> {
+    let valid = std::str::from_utf8(id).is_ok_and(|s| !s.is_empty() && is_label_value(s));
+    if valid {
+        return Ok(());
+    }
+    Err(Refused {
+        invalid: InvalidParentId {
+            kind,
+            id: String::from_utf8_lossy(id).into_owned(),
+        },
+        rest: rest.to_vec(),
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn project_router(path: &mut Vec<u8>, router: ProjectRouter) -> Option<Vec<u8>> {
+    let start = match router {
+        ProjectRouter::Anywhere => find(path, PROJECTS_SEG)? + PROJECTS_SEG.len(),
+        ProjectRouter::LongFormOnly => {
+            if !path.starts_with(PROJECTS_LONG) {
+                return None;
+            }
+            PROJECTS_LONG.len()
+        }
+    };
+    let tail = path.get(start..)?;
+    let slash = tail.iter().position(|b| *b == b'/')?;
+    let after_id = tail.get(slash..)?;
+    if !(after_id.starts_with(CONTROL_PLANE_SEG)
+        && after_id.get(CONTROL_PLANE_SEG.len()) == Some(&b'/'))
+    {
+        return None;
+    }
+    let id = tail.get(..slash)?.to_vec();
+    let rest = after_id.get(CONTROL_PLANE_SEG.len() + 1..)?;
+    let mut new_path = Vec::with_capacity(rest.len() + 1);
+    new_path.push(b'/');
+    new_path.extend_from_slice(rest);
+    *path = new_path;
+    Some(id)
+}
+
+fn context_handler(path: &mut Vec<u8>, prefix: &[u8]) -> Option<Vec<u8>> {
+    let rest = path.strip_prefix(prefix)?;
+    let (id, remainder) = match rest.iter().position(|b| *b == b'/') {
+        Some(i) => (rest.get(..i)?, rest.get(i + 1..)),
+        None => (rest, None),
+    };
+    let id = id.to_vec();
+    match remainder {
+        None => {}
+        Some(b"status") => {}
+        Some(r) => {
+            let r = r.strip_prefix(CONTROL_PLANE.as_bytes()).unwrap_or(r);
+            let end = r.iter().position(|b| *b == b'?').unwrap_or(r.len());
+            *path = r.get(..end).unwrap_or_default().to_vec();
+        }
+    }
+    Some(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +426,149 @@ mod tests {
         assert_eq!(ParentKind::Organization.as_str(), "Organization");
         assert_eq!(ParentKind::Project.api_group(), RESOURCE_MANAGER_GROUP);
         assert_eq!(ParentKind::User.api_group(), IAM_GROUP);
+    }
+
+    fn milo(path: &str, router: ProjectRouter) -> (Option<(ParentKind, String)>, String) {
+        let r = resolve(path.as_bytes(), router).unwrap();
+        (
+            r.parent.map(|p| (p.kind, p.name)),
+            String::from_utf8(r.path).unwrap(),
+        )
+    }
+
+    const ORG: &str = "/apis/resourcemanager.miloapis.com/v1alpha1/organizations";
+    const PROJ: &str = "/apis/resourcemanager.miloapis.com/v1alpha1/projects";
+    const USERS: &str = "/apis/iam.miloapis.com/v1alpha1/users";
+
+    #[test]
+    fn resolve_reads_prefixes_as_milos_handlers_do() {
+        use ProjectRouter::{Anywhere, LongFormOnly};
+        let org = |n: &str| Some((ParentKind::Organization, n.to_owned()));
+        let project = |n: &str| Some((ParentKind::Project, n.to_owned()));
+        let user = |n: &str| Some((ParentKind::User, n.to_owned()));
+        let cases = [
+            ("/api/v1/events", None, "/api/v1/events"),
+            (
+                &format!("{ORG}/acme/control-plane/api/v1/events") as &str,
+                org("acme"),
+                "/api/v1/events",
+            ),
+            (
+                &format!("{PROJ}/p1/control-plane/api/v1/events"),
+                project("p1"),
+                "/api/v1/events",
+            ),
+            (
+                &format!("{USERS}/u1/control-plane/api/v1/events"),
+                user("u1"),
+                "/api/v1/events",
+            ),
+            // Plain trimming: no `control-plane`, or no `/` after it, still strips the id.
+            (
+                &format!("{ORG}/acme/api/v1/events"),
+                org("acme"),
+                "api/v1/events",
+            ),
+            (
+                &format!("{USERS}/u1/control-planeapi/v1/events"),
+                user("u1"),
+                "api/v1/events",
+            ),
+            // A decoded `?` ends the path for the user and organization handlers.
+            (
+                &format!("{ORG}/acme/control-plane/api/v1/namespaces/d/events?x/y"),
+                org("acme"),
+                "/api/v1/namespaces/d/events",
+            ),
+            // The object itself and its status keep their path.
+            (
+                &format!("{ORG}/acme/status"),
+                org("acme"),
+                &format!("{ORG}/acme/status"),
+            ),
+            // Nested: the project router cuts an organization in front of it away...
+            (
+                &format!("{ORG}/acme/control-plane{PROJ}/p1/control-plane/api/v1/events"),
+                project("p1"),
+                "/api/v1/events",
+            ),
+            // ...and an organization after a project is the last context: it wins.
+            (
+                &format!("{PROJ}/p1/control-plane{ORG}/acme/control-plane/api/v1/events"),
+                org("acme"),
+                "/api/v1/events",
+            ),
+            (
+                &format!("{USERS}/u1/control-plane{ORG}/acme/control-plane/api"),
+                user("u1"),
+                "/api",
+            ),
+        ];
+        for (path, parent, served) in cases {
+            assert_eq!(
+                milo(path, Anywhere),
+                (parent.clone(), served.to_owned()),
+                "{path}"
+            );
+        }
+        // The short and embedded project forms exist only for the older router.
+        let short = "/projects/p1/control-plane/api/v1/events";
+        assert_eq!(
+            milo(short, Anywhere),
+            (project("p1"), "/api/v1/events".into())
+        );
+        assert_eq!(milo(short, LongFormOnly), (None, short.into()));
+        assert_eq!(
+            milo(&format!("{PROJ}/p1/control-plane/api"), LongFormOnly),
+            (project("p1"), "/api".into())
+        );
+        // Exactly one slash after control-plane is dropped.
+        assert_eq!(milo("/projects/p/control-plane//api", Anywhere).1, "//api");
+    }
+
+    #[test]
+    fn resolve_refuses_ids_and_says_what_would_follow() {
+        for (path, kind, id, rest) in [
+            (
+                format!("{ORG}/Bad_Org!/control-plane/api/v1/events"),
+                ParentKind::Organization,
+                "Bad_Org!",
+                "/api/v1/events",
+            ),
+            (
+                format!("{ORG}//control-plane/api/v1/events"),
+                ParentKind::Organization,
+                "",
+                "/api/v1/events",
+            ),
+            (
+                format!("{USERS}//control-plane/api/v1/events"),
+                ParentKind::User,
+                "",
+                "/api/v1/events",
+            ),
+            (
+                "/projects/-p/control-plane/api/v1/events".to_owned(),
+                ParentKind::Project,
+                "-p",
+                "/api/v1/events",
+            ),
+            (
+                "/projects//control-plane/api/v1/events".to_owned(),
+                ParentKind::Project,
+                "",
+                "/api/v1/events",
+            ),
+        ] {
+            let e = resolve(path.as_bytes(), ProjectRouter::Anywhere).unwrap_err();
+            assert_eq!(
+                (e.invalid.kind, e.invalid.id.as_str()),
+                (kind, id),
+                "{path}"
+            );
+            assert_eq!(e.rest, rest.as_bytes(), "{path}");
+        }
+        // Not UTF-8: refused, never a lossy parent name.
+        assert!(resolve(b"/projects/\xff/control-plane/api", ProjectRouter::Anywhere).is_err());
     }
 }

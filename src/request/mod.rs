@@ -22,6 +22,31 @@ use crate::k8s::api::{Api, Operation};
 use crate::k8s::discovery::DiscoveryDoc;
 use crate::k8s::status::{KubeError, Reason, Rejection};
 
+/// The most header pairs the proxy-wasm host accepts in one map: Envoy's host takes a longer
+/// map as an empty one, which would send the request on without `:path` (Envoy's bare 404).
+pub const MAX_HEADER_PAIRS: usize = 1024;
+
+/// The outgoing header map of an event request would be longer than the host takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityTooLarge {
+    pub headers: usize,
+    pub groups: usize,
+}
+
+impl KubeError for IdentityTooLarge {
+    fn rejection(&self) -> Rejection {
+        // A server-side limit the client cannot change by asking differently: kube-apiserver
+        // words such failures as internal errors.
+        Rejection::new(
+            Reason::InternalError,
+            format!(
+                "Internal error occurred: the authenticated identity is too large to forward: with its {} groups the request needs {} headers, more than the {MAX_HEADER_PAIRS} the proxy can pass on",
+                self.groups, self.headers
+            ),
+        )
+    }
+}
+
 /// What the host does with a request, and what it counts.
 #[derive(Debug)]
 pub struct Plan {
@@ -56,6 +81,18 @@ pub fn plan(
     identity: &mut impl IdentitySource,
 ) -> Plan {
     let spoofed = headers.iter().any(|(k, _)| is_spoofable(k));
+    if headers.is_empty() {
+        // What the host hands over for a map it cannot pass (more pairs than it takes): never
+        // a request to let through unclassified.
+        return Plan {
+            event: None,
+            spoofed: false,
+            action: Action::Reject(Rejection::new(
+                Reason::InternalError,
+                "Internal error occurred: the request headers could not be read",
+            )),
+        };
+    }
     let request = match inspect(config, headers) {
         Ok(Inspection::PassThrough { strip, discovery }) => {
             return Plan {
@@ -96,6 +133,13 @@ fn forward(
         .map_err(|e| e.rejection())?;
     let user = metadata.user(&config.identity).map_err(|e| e.rejection())?;
     let forward = forward_headers(config, request, headers, &user)?;
+    if forward.headers.len() > MAX_HEADER_PAIRS {
+        return Err(IdentityTooLarge {
+            headers: forward.headers.len(),
+            groups: user.groups.len(),
+        }
+        .rejection());
+    }
     let route = &request.route;
     log::debug!(
         "activity-events: {} {} namespace={} scoped={}",
@@ -247,5 +291,45 @@ mod tests {
             Action::Forward(f) => assert!(f.body.is_some()),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn user_with_groups(n: usize) -> MockHost {
+        let groups: Vec<Vec<u8>> = (0..n).map(|i| format!("group-{i}").into_bytes()).collect();
+        let groups = encode(groups.iter().map(|g| (g.as_slice(), &b""[..])));
+        let ns = encode([
+            (&b"user"[..], &b"alice"[..]),
+            (b"groups", groups.as_slice()),
+        ]);
+        MockHost::default().with(NS, Ok(ns))
+    }
+
+    #[test]
+    fn an_identity_over_the_hosts_pair_limit_is_refused_with_a_status() {
+        let h = hdrs(&GET);
+        // The request's own headers (two, the spoofed one dropped), the route marker, the
+        // user and the groups: exactly at the limit still goes.
+        let fits = MAX_HEADER_PAIRS - 4;
+        let plan = plan_of(&h, &mut user_with_groups(fits));
+        let Action::Forward(f) = plan.action else {
+            panic!("{:?}", plan.action)
+        };
+        assert_eq!(f.headers.len(), MAX_HEADER_PAIRS);
+        let plan = plan_of(&h, &mut user_with_groups(fits + 1));
+        let Action::Reject(r) = &plan.action else {
+            panic!("{:?}", plan.action)
+        };
+        assert_eq!((r.code(), r.reason), (500, Reason::InternalError));
+        assert_eq!(
+            r.message,
+            format!("Internal error occurred: the authenticated identity is too large to forward: with its {} groups the request needs 1025 headers, more than the 1024 the proxy can pass on", fits + 1)
+        );
+        // Still counted as the event request it is.
+        assert_eq!(plan.event, Some((Api::CoreV1, Operation::List)));
+    }
+
+    #[test]
+    fn an_empty_header_map_is_never_passed_on() {
+        let plan = plan_of(&[], &mut alice());
+        assert_eq!(rejected(&plan), 500);
     }
 }

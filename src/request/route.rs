@@ -1,8 +1,10 @@
 //! Which requests are Event requests, what operation they are, and where they go upstream.
 //!
-//! Paths are matched the way a Kubernetes API server would see them (percent-decoded), so an
-//! encoded path cannot slip past the filter to the API server; event paths that only match
-//! after normalisation (empty or dot segments, encoded `/`, bad escapes) are refused.
+//! Paths are matched the way Milo (a Go Kubernetes API server) would see them: percent-decoded
+//! in full, its control-plane prefixes applied as its handlers apply them. So an encoded path
+//! cannot slip past the filter to Milo: a clean event path is forwarded, and anything else
+//! Milo could read an Event request into (empty or dot segments, encoded `/` or `?`, bad
+//! escapes, prefix quirks, other versions) is refused.
 
 use std::borrow::Cow;
 
@@ -10,9 +12,9 @@ use crate::config::Upstream;
 use crate::k8s::api::{Api, Operation};
 use crate::k8s::events;
 use crate::k8s::names::{go_quote, is_dns1123_label};
-use crate::k8s::parent::{self, InvalidParentId, Parent};
+use crate::k8s::parent::{self, InvalidParentId, Parent, ProjectRouter};
 use crate::k8s::status::{Details, KubeError, Reason, Rejection};
-use crate::wire::escape::percent_decode;
+use crate::wire::escape::{path_unescape_lossy, percent_decode};
 use crate::wire::query;
 
 /// A classified Event request.
@@ -44,7 +46,7 @@ pub enum Classification {
 /// Why an event path was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteError {
-    /// Empty or dot segments, encoded `/`, bad percent escapes, control characters.
+    /// Empty or dot segments, encoded `/` or `?`, bad percent escapes, control characters.
     MalformedPath,
     /// A name Kubernetes could never address (`.`, `..`, contains `%`).
     InvalidName(String),
@@ -65,7 +67,7 @@ impl KubeError for RouteError {
         match self {
             RouteError::MalformedPath => Rejection::new(
                 Reason::BadRequest,
-                "malformed event path: empty or dot segments, encoded '/' and invalid escapes are not allowed",
+                "malformed event path: empty or dot segments, encoded '/' or '?' and invalid escapes are not allowed",
             ),
             RouteError::InvalidName(msg) => Rejection::new(Reason::BadRequest, msg.clone()),
             // Not `Rejection::not_found`: that quotes like Go's %q, and this reply's wording
@@ -105,36 +107,97 @@ enum Shape {
     Named,
 }
 
+/// An event path matched in decoded segments (the control-plane prefix already removed).
+struct Matched<'a> {
+    api: Api,
+    legacy_watch: bool,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+    shape: Shape,
+}
+
 /// Classify a request by its `:method` and `:path` (with query).
+///
+/// Two readings of the path must agree. The strict one forwards: a clean path (every segment
+/// non-empty, no dot segments, escapes that decode to UTF-8 without `/`, `?` or control
+/// characters) whose decoded segments, after Milo's prefix handling, are an Event path of
+/// either API. The generous one refuses: whatever Milo's Go server could make of the path
+/// (`req.URL.Path` decoded in full, each shape of Milo's project router, its prefix quirks,
+/// then kube-apiserver's request-info reading, literally or with empty and dot segments
+/// removed) that is an Event request or lies in the events.k8s.io group and is not forwarded
+/// is answered here (400 for unclean paths, 404 otherwise), never passed on to Milo.
 pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteError> {
     let (path, raw_query) = raw_path.split_once('?').unwrap_or((raw_path, ""));
-    // Fast path: after decoding a path can only contain "events" if the raw path does or has an
-    // escape. (Control-plane prefixes put event paths anywhere, so nothing else is assumed.)
+    // Fast path: Milo serves a substring of the decoded path, so an event path needs
+    // "events" in it, which the raw path has literally or behind an escape.
     if !(path.contains("events") || path.contains('%')) {
         return Ok(Classification::NotEvent);
     }
-    let Some(parsed) = ParsedPath::parse(path) else {
-        return Ok(Classification::NotEvent);
-    };
-    if parsed.malformed {
-        // However a server would resolve it, a malformed path that mentions events is refused
-        // rather than guessed at.
-        if parsed.normalized.iter().any(|s| s == "events") {
-            return Err(RouteError::MalformedPath);
-        }
+    // Envoy answers these itself (the group's static discovery documents): nothing reaches Milo.
+    if envoy_serves_events_discovery(path) {
         return Ok(Classification::NotEvent);
     }
-    let stripped = parent::strip(&parsed.normalized);
-    let segs: Vec<&str> = parsed
-        .normalized
-        .iter()
-        .skip(stripped.rest)
-        .map(|s| s.as_ref())
-        .collect();
-    let (api, rest) = match segs.as_slice() {
+    let (decoded, escapes_valid) = path_unescape_lossy(path);
+    // Milo's readings first (the first one forwards), then the same after a normalisation
+    // some server or proxy on the way might apply.
+    let normalized = remove_dot_segments(&decoded);
+    let readings = [
+        parent::resolve(&decoded, ProjectRouter::Anywhere),
+        parent::resolve(&decoded, ProjectRouter::LongFormOnly),
+        parent::resolve(&normalized, ProjectRouter::Anywhere),
+        parent::resolve(&normalized, ProjectRouter::LongFormOnly),
+    ];
+    let clean = if escapes_valid {
+        CleanPath::parse(path)
+    } else {
+        None
+    };
+    if let (Some(clean), [Ok(primary), others @ ..]) = (&clean, &readings) {
+        if let Some(strict) = clean.served(&primary.path) {
+            if let Some(matched) = match_event_path(&strict.segs)? {
+                let agreed = others.iter().all(|r| match r {
+                    Ok(other) => {
+                        (other.parent == primary.parent && other.path == primary.path)
+                            || event_group_resource(&other.path).is_none()
+                    }
+                    Err(refused) => event_group_resource(&refused.rest).is_none(),
+                });
+                if agreed {
+                    let route = event_route(method, raw_query, primary.parent.clone(), matched)?;
+                    return Ok(Classification::Event(EventRoute {
+                        raw_name: route.name.as_ref().and(strict.raw_last.map(str::to_owned)),
+                        ..route
+                    }));
+                }
+            }
+        }
+    }
+    // Not forwarded: refused if Milo could read an event request into it.
+    for reading in &readings {
+        if let Err(refused) = reading {
+            if event_group_resource(&refused.rest).is_some() {
+                return Err(RouteError::InvalidParentId(refused.invalid.clone()));
+            }
+        }
+    }
+    for reading in readings.iter().flatten() {
+        if event_group_resource(&reading.path).is_some() {
+            return Err(if clean.is_some() {
+                RouteError::NotFound
+            } else {
+                RouteError::MalformedPath
+            });
+        }
+    }
+    Ok(Classification::NotEvent)
+}
+
+/// The Event path grammar on clean decoded segments: `Ok(None)` for anything else.
+fn match_event_path<'a>(segs: &[&'a str]) -> Result<Option<Matched<'a>>, RouteError> {
+    let (api, rest) = match segs {
         ["api", "v1", rest @ ..] => (Api::CoreV1, rest),
         ["apis", "events.k8s.io", "v1", rest @ ..] => (Api::EventsV1, rest),
-        _ => return Ok(Classification::NotEvent),
+        _ => return Ok(None),
     };
     let (legacy_watch, rest) = match rest {
         ["watch", rest @ ..] => (true, rest),
@@ -146,36 +209,128 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
         ["namespaces", ns, "events"] => (Some(*ns), None, Shape::Collection),
         ["namespaces", ns, "events", name] => (Some(*ns), Some(*name), Shape::Named),
         ["namespaces", _, "events", _, _, ..] => return Err(RouteError::NotFound),
-        _ => return Ok(Classification::NotEvent),
+        _ => return Ok(None),
     };
-    if let Some(invalid) = stripped.invalid {
-        return Err(RouteError::InvalidParentId(invalid));
-    }
-    if matches!(shape, Shape::Named) && namespace.is_none() {
+    Ok(Some(Matched {
+        api,
+        legacy_watch,
+        namespace,
+        name,
+        shape,
+    }))
+}
+
+/// The route of a matched event path, with the checks that need no identity.
+fn event_route(
+    method: &str,
+    raw_query: &str,
+    parent: Option<Parent>,
+    m: Matched<'_>,
+) -> Result<EventRoute, RouteError> {
+    if matches!(m.shape, Shape::Named) && m.namespace.is_none() {
         // Events are namespaced: /events/{name} and deeper do not exist.
         return Err(RouteError::NotFound);
     }
-    if let Some(ns) = namespace {
+    if let Some(ns) = m.namespace {
         if !is_dns1123_label(ns) {
             return Err(RouteError::NamespaceNotFound(ns.to_owned()));
         }
     }
-    if let Some(n) = name {
+    if let Some(n) = m.name {
         validate_path_name(n)?;
     }
-    let operation = operation_for(method, &shape, namespace.is_some(), legacy_watch, raw_query)?;
-    // Without malformations the raw and normalized segments line up one to one.
-    let raw_name = name.and_then(|_| parsed.raw.last().map(|s| (*s).to_owned()));
-    Ok(Classification::Event(EventRoute {
-        parent: stripped.parent,
-        api,
+    let operation = operation_for(
+        method,
+        &m.shape,
+        m.namespace.is_some(),
+        m.legacy_watch,
+        raw_query,
+    )?;
+    Ok(EventRoute {
+        parent,
+        api: m.api,
         operation,
-        namespace: namespace.map(str::to_owned),
-        name: name.map(str::to_owned),
-        raw_name,
-        legacy_watch,
+        namespace: m.namespace.map(str::to_owned),
+        name: m.name.map(str::to_owned),
+        raw_name: None,
+        legacy_watch: m.legacy_watch,
         query: raw_query.to_owned(),
-    }))
+    })
+}
+
+/// Which of Envoy's routes for the group's static documents
+/// (`(.*/control-plane)?/apis/events\.k8s\.io(/v1)?/?` in every shipped config) a path takes.
+fn envoy_serves_events_discovery(path: &str) -> bool {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    ["/apis/events.k8s.io", "/apis/events.k8s.io/v1"]
+        .iter()
+        .any(|doc| {
+            path.strip_suffix(doc)
+                .is_some_and(|head| head.is_empty() || head.ends_with("/control-plane"))
+        })
+}
+
+/// Whether kube-apiserver's request-info reading of a served path (Milo's, after its prefix
+/// handling) is an Event request of the core group (any version) or anything in the
+/// events.k8s.io group, read literally or with empty and dot segments removed, as any server
+/// or proxy might. Generous on purpose: a yes that is not forwarded is refused.
+fn event_group_resource(served: &[u8]) -> Option<Api> {
+    // kube-apiserver: strings.Split(strings.Trim(path, "/"), "/").
+    let start = served
+        .iter()
+        .position(|b| *b != b'/')
+        .unwrap_or(served.len());
+    let end = served
+        .iter()
+        .rposition(|b| *b != b'/')
+        .map_or(start, |i| i + 1);
+    let trimmed = served.get(start..end).unwrap_or_default();
+    let literal: Vec<&[u8]> = trimmed.split(|b| *b == b'/').collect();
+    request_info_events(&literal).or_else(|| request_info_events(&normalized_segments(served)))
+}
+
+/// Segments with empty and `.` ones dropped and `..` resolved (RFC 3986 dot removal, plus
+/// merged slashes).
+fn normalized_segments(path: &[u8]) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    for seg in path.split(|b| *b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    out
+}
+
+fn remove_dot_segments(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for seg in normalized_segments(path) {
+        out.push(b'/');
+        out.extend_from_slice(seg);
+    }
+    out
+}
+
+fn request_info_events(parts: &[&[u8]]) -> Option<Api> {
+    let rest = match parts {
+        [b"api", _version, rest @ ..] => rest,
+        [b"apis", b"events.k8s.io", ..] => return Some(Api::EventsV1),
+        _ => return None,
+    };
+    let rest = match rest {
+        [b"watch", r @ ..] => r,
+        r => r,
+    };
+    // `namespaces/{ns}/{resource}` unless the third part is a namespace subresource.
+    let resource = match rest {
+        [b"namespaces", _, res, ..] if !matches!(*res, b"status" | b"finalize") => *res,
+        [first, ..] => *first,
+        [] => return None,
+    };
+    (resource == b"events").then_some(Api::CoreV1)
 }
 
 fn operation_for(
@@ -226,52 +381,52 @@ fn validate_path_name(name: &str) -> Result<(), RouteError> {
     Ok(())
 }
 
-/// A path split into raw segments and into decoded segments (what an API server routes on).
-struct ParsedPath<'a> {
+/// A path every server reads alike: non-empty segments, no dot segments, and escapes that
+/// decode to UTF-8 without `/`, `?` or control characters, so decoded and raw segments line up
+/// one to one.
+struct CleanPath<'a> {
     raw: Vec<&'a str>,
-    /// Borrowed from the path unless an escape had to be decoded.
-    normalized: Vec<Cow<'a, str>>,
-    malformed: bool,
+    decoded: Vec<Cow<'a, str>>,
 }
 
-impl<'a> ParsedPath<'a> {
+/// The served part of a clean path, in decoded segments, and the raw form of its last one.
+struct Served<'p> {
+    segs: Vec<&'p str>,
+    raw_last: Option<&'p str>,
+}
+
+impl<'a> CleanPath<'a> {
     fn parse(path: &'a str) -> Option<Self> {
-        let body = path.strip_prefix('/')?;
-        let raw: Vec<&str> = body.split('/').collect();
-        let mut malformed = false;
-        let mut normalized: Vec<Cow<'a, str>> = Vec::with_capacity(raw.len());
+        let raw: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        let mut decoded = Vec::with_capacity(raw.len());
         for seg in raw.iter().copied() {
-            if seg.is_empty() || seg == "." || seg == ".." {
-                malformed = true;
-            }
-            if !seg.contains('%') {
-                if seg.chars().any(char::is_control) {
-                    malformed = true;
-                }
-                normalized.push(Cow::Borrowed(seg));
-                continue;
-            }
-            let decoded = match percent_decode(seg, false) {
-                Ok(d) => d,
-                Err(_) => {
-                    malformed = true;
-                    seg.to_owned()
-                }
+            let d = if seg.contains('%') {
+                Cow::Owned(percent_decode(seg, false).ok()?)
+            } else {
+                Cow::Borrowed(seg)
             };
-            if decoded.chars().any(char::is_control) {
-                malformed = true;
+            let bad_char = |c: char| c == '/' || c == '?' || c.is_control();
+            if d.is_empty() || d == "." || d == ".." || d.chars().any(bad_char) {
+                return None;
             }
-            if decoded.contains('/') {
-                malformed = true;
-            }
-            // Every piece is kept (no dot resolution): a malformed path is only inspected for
-            // an "events" segment, a well-formed one maps one to one onto `raw`.
-            normalized.extend(decoded.split('/').map(|p| Cow::Owned(p.to_owned())));
+            decoded.push(d);
         }
-        Some(ParsedPath {
-            raw,
-            normalized,
-            malformed,
+        Some(CleanPath { raw, decoded })
+    }
+
+    /// The segments of `served` (what Milo serves of this path) when it is `/` and a run of
+    /// this path's last segments; `None` for anything else (Milo's plain-trimming quirks).
+    fn served(&self, served: &[u8]) -> Option<Served<'_>> {
+        let body = std::str::from_utf8(served.strip_prefix(b"/")?).ok()?;
+        let segs: Vec<&str> = body.split('/').collect();
+        let skip = self.decoded.len().checked_sub(segs.len())?;
+        let tail = self.decoded.get(skip..)?;
+        if tail.iter().zip(&segs).any(|(d, s)| d.as_ref() != *s) {
+            return None;
+        }
+        Some(Served {
+            segs: tail.iter().map(AsRef::as_ref).collect(),
+            raw_last: self.raw.last().copied(),
         })
     }
 }
@@ -383,6 +538,7 @@ mod tests {
     fn routing_table_fixture() {
         let table = include_str!("../../testdata/routes.tsv");
         let mut n = 0;
+        let mut wrong = Vec::new();
         for line in table.lines() {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
@@ -392,20 +548,20 @@ mod tests {
                 panic!("bad fixture line: {line}");
             };
             n += 1;
-            match classify(method, path) {
-                Ok(Classification::NotEvent) => assert_eq!(*expect, "pass", "{line}"),
-                Ok(Classification::Event(r)) => {
-                    let got = format!("{}.{}", r.api.metric_name(), r.operation.metric_name());
-                    assert_eq!(*expect, got, "{line}");
-                    assert_eq!(*upstream, r.upstream_path(ACT).unwrap(), "{line}");
-                }
-                Err(e) => {
-                    let got = e.rejection().code().to_string();
-                    assert_eq!(*expect, got, "{line}");
-                }
+            let (got, got_upstream) = match classify(method, path) {
+                Ok(Classification::NotEvent) => ("pass".to_owned(), String::new()),
+                Ok(Classification::Event(r)) => (
+                    format!("{}.{}", r.api.metric_name(), r.operation.metric_name()),
+                    r.upstream_path(ACT).unwrap(),
+                ),
+                Err(e) => (e.rejection().code().to_string(), String::new()),
+            };
+            if (got.as_str(), got_upstream.as_str()) != (*expect, *upstream) {
+                wrong.push(format!("{line}\n   got {got}\t{got_upstream}"));
             }
         }
-        assert!(n > 40, "fixture too small: {n}");
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        assert!(n > 100, "fixture too small: {n}");
     }
 
     #[test]
@@ -525,5 +681,100 @@ mod tests {
         // Core v1 event names need not be DNS subdomains.
         let r = event("DELETE", "/api/v1/namespaces/ns/events/Upper_Case:1");
         assert_eq!(r.operation, Operation::Delete);
+    }
+
+    #[test]
+    fn nested_prefixes_take_milos_last_context() {
+        let org = "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane";
+        let proj = "/apis/resourcemanager.miloapis.com/v1alpha1/projects/p1/control-plane";
+        let parent_of = |path: &str| event("GET", path).parent.map(|p| (p.kind, p.name));
+        use crate::k8s::parent::ParentKind::{Organization, Project};
+        assert_eq!(
+            parent_of(&format!("{proj}{org}/api/v1/events")),
+            Some((Organization, "acme".into()))
+        );
+        assert_eq!(
+            parent_of(&format!("{org}{proj}/api/v1/events")),
+            Some((Project, "p1".into()))
+        );
+        assert_eq!(
+            parent_of("/projects/p1/control-plane/api/v1/events"),
+            Some((Project, "p1".into()))
+        );
+    }
+
+    /// Every way to spell an event path that Milo would decode back into it: each byte of the
+    /// path escaped (either hex case), each `/` escaped, dot and empty segments inserted. None
+    /// is passed on: each is forwarded as that same event request or refused.
+    #[test]
+    fn no_spelling_of_an_event_path_passes() {
+        let bases = [
+            ("GET", "/api/v1/namespaces/default/events", "core_v1.list"),
+            ("POST", "/api/v1/namespaces/default/events", "core_v1.create"),
+            ("GET", "/api/v1/events", "core_v1.list"),
+            ("GET", "/api/v1/watch/namespaces/default/events", "core_v1.watch"),
+            ("PATCH", "/api/v1/namespaces/default/events/e1", "core_v1.patch"),
+            ("GET", "/apis/events.k8s.io/v1/namespaces/default/events", "events_v1.list"),
+            ("POST", "/apis/events.k8s.io/v1/namespaces/default/events", "events_v1.create"),
+            (
+                "DELETE",
+                "/apis/events.k8s.io/v1/namespaces/default/events/e1",
+                "events_v1.delete",
+            ),
+            (
+                "GET",
+                "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane/api/v1/events",
+                "core_v1.list",
+            ),
+            (
+                "POST",
+                "/projects/p1/control-plane/apis/events.k8s.io/v1/namespaces/default/events",
+                "events_v1.create",
+            ),
+        ];
+        let mut cases = 0;
+        for (method, base, want) in bases {
+            let expected = event(method, base);
+            for variant in spellings(base) {
+                cases += 1;
+                match classify(method, &variant) {
+                    Ok(Classification::Event(r)) => {
+                        let got = format!("{}.{}", r.api.metric_name(), r.operation.metric_name());
+                        assert_eq!(got, want, "{variant}");
+                        assert_eq!(r.parent, expected.parent, "{variant}");
+                        assert_eq!(r.namespace, expected.namespace, "{variant}");
+                        assert_eq!(r.name, expected.name, "{variant}");
+                    }
+                    Ok(Classification::NotEvent) => panic!("{method} {variant} passes to Milo"),
+                    Err(e) => assert!(
+                        matches!(e.rejection().code(), 400 | 404),
+                        "{variant}: {e:?}"
+                    ),
+                }
+            }
+        }
+        assert!(cases > 1000, "{cases}");
+    }
+
+    /// Spellings of `path` that decode (or normalise) back to it.
+    fn spellings(path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let bytes = path.as_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            let (head, tail) = (&path.get(..i).unwrap(), &path.get(i + 1..).unwrap());
+            out.push(format!("{head}%{b:02X}{tail}"));
+            out.push(format!("{head}%{b:02x}{tail}"));
+            if *b == b'/' {
+                out.push(format!("{head}//{tail}"));
+                out.push(format!("{head}/./{tail}"));
+                out.push(format!("{head}/%2e/{tail}"));
+                out.push(format!("{head}/x/../{tail}"));
+                out.push(format!("{head}/x/%2E%2E/{tail}"));
+                out.push(format!("{head}/x%2F..%2F{tail}"));
+            }
+        }
+        out.push(path.bytes().map(|b| format!("%{b:02X}")).collect());
+        out.push(format!("{path}/"));
+        out
     }
 }

@@ -116,6 +116,33 @@ pub fn percent_decode(input: &str, plus_as_space: bool) -> Result<String, Decode
     String::from_utf8(out).map_err(|_| DecodeError::NotUtf8)
 }
 
+/// Decode a request path the way Go's `url.PathUnescape` does for `req.URL.Path` (what Milo's
+/// handlers read): every `%XX` becomes its byte, `%2F` included, `+` stays, and the result
+/// need not be UTF-8. A `%` without two hex digits is kept as it is and reported with `false`
+/// (Go refuses such a request; callers that only look for what a server could make of a path
+/// read the rest anyway).
+pub fn path_unescape_lossy(input: &str) -> (Vec<u8>, bool) {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut valid = true;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex_val);
+            let lo = bytes.get(i + 2).copied().and_then(hex_val);
+            if let (Some(h), Some(l)) = (hi, lo) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+            valid = false;
+        }
+        out.push(b);
+        i += 1;
+    }
+    (out, valid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +199,17 @@ mod tests {
         assert_eq!(percent_decode("%zz", false), Err(DecodeError::BadEscape));
         assert_eq!(percent_decode("%4", false), Err(DecodeError::BadEscape));
         assert_eq!(percent_decode("%ff", false), Err(DecodeError::NotUtf8));
+    }
+    #[test]
+    fn path_unescape_is_gos_and_keeps_bad_escapes() {
+        assert_eq!(
+            path_unescape_lossy("/%61pi/v1"),
+            (b"/api/v1".to_vec(), true)
+        );
+        assert_eq!(path_unescape_lossy("/a%2Fb%2f"), (b"/a/b/".to_vec(), true));
+        assert_eq!(path_unescape_lossy("/a+b"), (b"/a+b".to_vec(), true));
+        assert_eq!(path_unescape_lossy("/%ff"), (vec![b'/', 0xff], true));
+        assert_eq!(path_unescape_lossy("/%zz%4"), (b"/%zz%4".to_vec(), false));
+        assert_eq!(path_unescape_lossy("%3F%252F"), (b"?%2F".to_vec(), true));
     }
 }

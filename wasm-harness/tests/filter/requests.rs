@@ -299,10 +299,17 @@ fn the_readme_example() {
 /// a project segment anywhere wins over a leading organization or user prefix.
 fn control_plane_of(path: &str) -> Option<(&'static str, String, &'static str)> {
     let path = path.split('?').next().unwrap_or(path);
-    let segs: Vec<&str> = path.split('/').collect();
-    for w in segs.windows(3) {
-        if w[0] == "projects" && w[2] == "control-plane" {
-            return Some(("Project", w[1].to_owned(), "resourcemanager.miloapis.com"));
+    // Milo's order: the project router cuts `.../projects/{id}/control-plane` first; a user
+    // or organization prefix right after it is the last context, and wins.
+    let mut rest = path.to_owned();
+    let mut found = None;
+    if let Some(i) = path.find("/projects/") {
+        let tail = &path[i + "/projects/".len()..];
+        if let Some((id, after)) = tail.split_once('/') {
+            if let Some(after) = after.strip_prefix("control-plane/") {
+                found = Some(("Project", id.to_owned(), "resourcemanager.miloapis.com"));
+                rest = format!("/{after}");
+            }
         }
     }
     let org = "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/";
@@ -311,13 +318,13 @@ fn control_plane_of(path: &str) -> Option<(&'static str, String, &'static str)> 
         (org, "Organization", "resourcemanager.miloapis.com"),
         (user, "User", "iam.miloapis.com"),
     ] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            if let Some((id, tail)) = rest.split_once('/') {
+        if let Some(tail) = rest.strip_prefix(prefix) {
+            if let Some((id, tail)) = tail.split_once('/') {
                 if tail == "control-plane" || tail.starts_with("control-plane/") {
                     return Some((kind, id.to_owned(), group));
                 }
             }
         }
     }
-    None
+    found
 }
