@@ -180,8 +180,11 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
             }
         }
     }
+    let any_project_tail = [&decoded, &normalized]
+        .iter()
+        .any(|p| project_tails(p).any(|tail| event_group_resource(tail).is_some()));
     for reading in readings.iter().flatten() {
-        if event_group_resource(&reading.path).is_some() {
+        if event_group_resource(&reading.path).is_some() || any_project_tail {
             return Err(if clean.is_some() {
                 RouteError::NotFound
             } else {
@@ -287,6 +290,22 @@ fn event_group_resource(served: &[u8]) -> Option<Api> {
     let trimmed = served.get(start..end).unwrap_or_default();
     let literal: Vec<&[u8]> = trimmed.split(|b| *b == b'/').collect();
     request_info_events(&literal).or_else(|| request_info_events(&normalized_segments(served)))
+}
+
+/// What follows every `/projects/{id}/control-plane/` in the path, not only the one Milo's
+/// project routers pick (the first, or the long form at the start): a router that matched
+/// another occurrence would serve this tail, so an event tail there is refused as well.
+fn project_tails(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    const PROJECTS: &[u8] = b"/projects/";
+    const CONTROL_PLANE: &[u8] = b"/control-plane/";
+    (0..path.len()).filter_map(move |i| {
+        let tail = path.get(i..)?.strip_prefix(PROJECTS)?;
+        let slash = tail.iter().position(|b| *b == b'/')?;
+        let rest = tail.get(slash..)?.strip_prefix(CONTROL_PLANE)?;
+        // Keep the leading '/' of the served path.
+        let start = tail.len().checked_sub(rest.len())?.checked_sub(1)?;
+        tail.get(start..)
+    })
 }
 
 /// Segments with empty and `.` ones dropped and `..` resolved (RFC 3986 dot removal, plus
@@ -776,5 +795,24 @@ mod tests {
         out.push(path.bytes().map(|b| format!("%{b:02X}")).collect());
         out.push(format!("{path}/"));
         out
+    }
+
+    #[test]
+    fn event_tails_behind_any_project_prefix_are_refused() {
+        // Milo's routers take the first `/projects/` (or only the long form); a later
+        // occurrence is refused all the same rather than passed on.
+        for path in [
+            "/projects/projects/1/control-plane/api/v1/events",
+            "/x/projects/a/b/projects/p/control-plane/apis/events.k8s.io/v1/events",
+        ] {
+            assert_eq!(err("GET", path), RouteError::NotFound, "{path}");
+        }
+        assert_eq!(
+            classify("GET", "/projects/projects/1/control-plane/api/v1/pods").unwrap(),
+            Classification::NotEvent
+        );
+        let tails: Vec<&[u8]> =
+            project_tails(b"/projects/a/control-plane/projects/b/control-plane/x").collect();
+        assert_eq!(tails, vec![&b"/projects/b/control-plane/x"[..], &b"/x"[..]]);
     }
 }

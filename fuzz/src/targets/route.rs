@@ -112,9 +112,23 @@ fn is_event_path(segs: &[&[u8]]) -> bool {
     matches!(rest, [b"events", ..] | [b"namespaces", _, b"events", ..])
 }
 
+/// Envoy's own routes for the group's static discovery documents, as every shipped config
+/// writes them: `(.*/control-plane)?/apis/events\.k8s\.io(/v1)?/?` on the raw path. Envoy
+/// answers those itself, so they never reach Milo whatever Milo would make of them.
+fn envoy_answers(path: &str) -> bool {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let head = path
+        .strip_suffix("/apis/events.k8s.io/v1")
+        .or_else(|| path.strip_suffix("/apis/events.k8s.io"));
+    head.is_some_and(|h| h.is_empty() || h.ends_with("/control-plane"))
+}
+
 /// The reference: would Milo's Go server route this path to events?
 pub fn reaches_events(raw: &str) -> bool {
     let path = raw.split_once('?').map_or(raw, |(p, _)| p);
+    if envoy_answers(path) {
+        return false;
+    }
     if path.bytes().any(|b| b < 0x20 || b == 0x7f) || !path.starts_with('/') {
         return false;
     }
