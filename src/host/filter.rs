@@ -427,12 +427,21 @@ impl HttpContext for EventsFilter {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        // The body ended without end-of-stream: what the rewriter holds (or would refuse) can
-        // no longer be sent in order.
-        if self.rewriter.is_some() && !self.aborted {
-            self.aborted = true;
-            log::warn!("activity-events: response trailers after a rewritten body; ending the response");
-            abi::reset_response();
+        // The body ended without end-of-stream (Envoy's decompressor ends a decompressed body
+        // with trailers). Complete documents have gone on already; what is still held is an
+        // unfinished one, which is dropped. The stream must not be reset from here (Envoy 1.40
+        // crashes on a response reset during the trailers callback).
+        if let Some(rewriter) = self.rewriter.as_mut() {
+            if !self.aborted {
+                let mut rest = Vec::new();
+                if !rewriter.finish_into(&mut rest) {
+                    self.aborted = true;
+                    log::warn!("activity-events: response ended inside a JSON value; the rest is dropped");
+                    if let Some(shared) = &self.shared {
+                        shared.metrics.response_aborted();
+                    }
+                }
+            }
         }
         Action::Continue
     }

@@ -133,6 +133,7 @@ impl ResponsePlan {
             item_layout,
             hold,
             pending: Vec::new(),
+            sent: false,
             limit: self.max_object_bytes,
             failure: None,
         }
@@ -176,10 +177,11 @@ pub struct ResponseRewriter {
     watch: bool,
     /// Captured values are list items (which may lack `kind`).
     item_layout: bool,
-    /// Output is held in `pending` until the end of the body (a watch: until the end of each
-    /// event).
+    /// Output is held in `pending` until the document (a watch: each event) is complete.
     hold: bool,
     pending: Vec<u8>,
+    /// A held document has gone on: a later refusal can only reset.
+    sent: bool,
     /// Most bytes of one watch event held back.
     limit: usize,
     failure: Option<Failure>,
@@ -212,12 +214,15 @@ impl ResponseRewriter {
             self.fail(fault, out);
             return false;
         }
-        if self.watch {
-            // Each watch event goes on once it is complete, never in part.
+        if self.watch || self.hold {
+            // Each document goes on once it is complete, never in part. (Not at the end of the
+            // stream: a body Envoy's decompressor ends with trailers has no end-of-stream here.)
             if let Some(end) = self.walker.last_boundary() {
-                out.extend(self.pending.drain(..end.min(self.pending.len())));
+                let done: Vec<u8> = self.pending.drain(..end.min(self.pending.len())).collect();
+                self.sent |= done.iter().any(|b| !b.is_ascii_whitespace());
+                out.extend(done);
             }
-            if self.pending.len() > self.limit {
+            if self.watch && self.pending.len() > self.limit {
                 self.fail(UpstreamFault::TooLarge { limit: self.limit }, out);
                 return false;
             }
@@ -251,7 +256,7 @@ impl ResponseRewriter {
         let failure = if self.watch {
             out.extend_from_slice(&watch_error_event(&rejection));
             Failure::Replaced(rejection)
-        } else if self.hold {
+        } else if self.hold && !self.sent {
             out.extend_from_slice(&rejection.to_json());
             Failure::Replaced(rejection)
         } else {
@@ -654,6 +659,11 @@ mod tests {
                 for chunk in [1, 16, body.len()] {
                     let (out, failure) =
                         run_strict(&plan(Api::EventsV1, op), 200, false, &body, chunk);
+                    if what == "garbage after" && matches!(failure, Some(Failure::Reset(_))) {
+                        // The document went on before the garbage came: only a reset is left.
+                        assert!(chunk < body.len());
+                        continue;
+                    }
                     assert!(
                         matches!(failure, Some(Failure::Replaced(_))),
                         "{what} {op:?}: {failure:?}"
