@@ -192,6 +192,9 @@ enum Outcome {
     WatchError,
     /// The stream broke.
     Reset,
+    /// What came is not JSON (the core stream is rewritten, not parsed, so a broken body goes
+    /// on broken, with its apiVersion rewritten); no client decodes it.
+    Undecodable,
 }
 
 /// The bytes without `managedFields` arrays: they record the version each manager wrote with,
@@ -246,18 +249,27 @@ fn names_group(bytes: &[u8]) -> bool {
         .any(|v| v.to_string().contains(GROUP))
 }
 
+/// The `apiVersion` as Go's client reads it: the last key that folds onto it.
+fn api_version_of(v: &Value) -> Option<&Value> {
+    v.as_object()?
+        .iter()
+        .filter(|(k, _)| k.to_lowercase().replace('\u{17f}', "s") == "apiversion")
+        .map(|(_, v)| v)
+        .last()
+}
+
 fn is_converted_doc(v: &Value, api: Api) -> bool {
-    let own = |o: &Value| o["apiVersion"] == api.api_version() && o["kind"] == "Event";
+    let version_ok = |o: &Value| api_version_of(o).is_some_and(|a| a == api.api_version());
+    let own = |o: &Value| version_ok(o) && o["kind"] == "Event";
     match v["kind"].as_str() {
         Some("Event") => own(v),
         Some("EventList") => {
-            v["apiVersion"] == api.api_version()
+            version_ok(v)
                 && v["items"].as_array().is_some_and(|items| {
                     !items.is_empty()
-                        && items.iter().all(|i| {
-                            i.get("apiVersion")
-                                .is_none_or(|a| a == api.api_version())
-                        })
+                        && items
+                            .iter()
+                            .all(|i| api_version_of(i).is_none_or(|a| a == api.api_version()))
                 })
         }
         _ => false,
@@ -269,7 +281,14 @@ fn is_failure_status(v: &Value, code: u64) -> bool {
 }
 
 /// Classify a response: status, body bytes (possibly partial) and whether reading broke.
-fn classify(api: Api, op: Op, status: u16, body: &[u8], broke: bool) -> Result<Outcome> {
+fn classify(
+    api: Api,
+    op: Op,
+    status: u16,
+    body: &[u8],
+    broke: bool,
+    lenient: bool,
+) -> Result<Outcome> {
     if broke {
         return Ok(Outcome::Reset);
     }
@@ -288,6 +307,17 @@ fn classify(api: Api, op: Op, status: u16, body: &[u8], broke: bool) -> Result<O
     }
     if status != expected {
         bail!("status {status}: {}", String::from_utf8_lossy(body));
+    }
+    if docs.is_empty() && !body.is_empty() && api == Api::Core {
+        // The core stream is rewritten, not parsed: what passes here is beyond serde's reach
+        // (nesting past its limit, invalid UTF-8) or broken, and must carry the client's version.
+        let text = String::from_utf8_lossy(body);
+        let rewritten = text.contains("\"apiVersion\":\"v1\"") && text.contains("\"kind\":\"Event");
+        return match (lenient, rewritten) {
+            (true, true) => Ok(Outcome::Converted),
+            (true, false) => bail!("core body not rewritten: {text}"),
+            (false, _) => Ok(Outcome::Undecodable),
+        };
     }
     if op == Op::Watch {
         let Some((last, before)) = docs.split_last() else {
@@ -318,16 +348,6 @@ fn classify(api: Api, op: Op, status: u16, body: &[u8], broke: bool) -> Result<O
     match docs.as_slice() {
         [d] if is_converted_doc(d, api) => Ok(Outcome::Converted),
         [d] if is_failure_status(d, 502) || is_failure_status(d, 500) => Ok(Outcome::StatusInBody),
-        _ if docs.is_empty() && api == Api::Core => {
-            // The core stream is rewritten, not parsed: what passes may be invalid JSON (deep
-            // nesting past serde's limit, invalid UTF-8) but must carry the client's version.
-            let text = String::from_utf8_lossy(body);
-            if text.contains("\"apiVersion\":\"v1\"") && text.contains("\"kind\":\"Event") {
-                Ok(Outcome::Converted)
-            } else {
-                bail!("core body neither converted nor refused: {text}")
-            }
-        }
         _ => bail!("body neither converted nor refused: {}", String::from_utf8_lossy(body)),
     }
 }
@@ -407,6 +427,8 @@ async fn no_spoiled_answer_reaches_the_client_raw() -> Result<()> {
     let h1 = reqwest::Client::builder()
         .use_preconfigured_tls((*tls).clone())
         .http1_only()
+        // A connection Envoy reset under a refused body must not be reused for the next case.
+        .pool_max_idle_per_host(0)
         .build()?;
     let h2 = reqwest::Client::builder()
         .use_preconfigured_tls((*tls).clone())
@@ -436,7 +458,7 @@ async fn no_spoiled_answer_reaches_the_client_raw() -> Result<()> {
         for api in [Api::Core, Api::EventsV1] {
             for op in [Op::Get, Op::List, Op::Create] {
                 let (status, body, broke) = run.request(client, api, op).await?;
-                let outcome = classify(api, op, status, &body, broke)
+                let outcome = classify(api, op, status, &body, broke, false)
                     .with_context(|| format!("unspoiled {proto} {api:?} {op:?}"))?;
                 assert!(
                     matches!(outcome, Outcome::Converted),
@@ -477,7 +499,8 @@ async fn no_spoiled_answer_reaches_the_client_raw() -> Result<()> {
                         ));
                         continue;
                     }
-                    let outcome = match classify(api, op, status, &body, broke) {
+                    let lenient = matches!(class.name, "deep nesting" | "invalid UTF-8");
+                    let outcome = match classify(api, op, status, &body, broke, lenient) {
                         Ok(o) => o,
                         Err(e) => {
                             failures.push(format!("{label}: {e:#}"));

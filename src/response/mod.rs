@@ -118,9 +118,11 @@ impl ResponsePlan {
             }
         };
         let item_layout = matches!(layout, Layout::ListItems { .. });
-        // One document answers a non-watch request: hold it until the body is complete, so a
-        // refusal can replace it whole.
-        let hold = !watch && matches!(layout, Layout::Documents);
+        // One document answers a non-watch request other than a list: hold it until it is
+        // complete, so that a refusal can replace it whole (lists stream).
+        let hold = !watch
+            && (matches!(layout, Layout::Documents)
+                || (self.api == Api::CoreV1 && self.operation != Operation::List));
         ResponseRewriter {
             walker: Walker::new(layout, self.max_object_bytes),
             ctx: Context {
@@ -278,7 +280,9 @@ impl ResponseRewriter {
     /// Whether the rewritten body is exactly as long as the original (then `content-length`
     /// can stay).
     pub fn preserves_length(&self) -> bool {
-        self.walker.preserves_length()
+        // A held body may be replaced by a Status, a watch may end with an ERROR event: only a
+        // streamed list keeps its length.
+        self.walker.preserves_length() && !self.watch && !self.hold
     }
 
     /// Bytes currently held back.
@@ -813,7 +817,13 @@ mod tests {
             assert_eq!(out.len(), body.len());
             assert_eq!(String::from_utf8(out).unwrap(), expected, "chunk {chunk}");
         }
-        assert!(plan(Api::CoreV1, Operation::Get)
+        assert!(plan(Api::CoreV1, Operation::List)
+            .rewriter(200)
+            .preserves_length());
+        assert!(!plan(Api::CoreV1, Operation::Get)
+            .rewriter(200)
+            .preserves_length());
+        assert!(!plan(Api::CoreV1, Operation::Watch)
             .rewriter(200)
             .preserves_length());
         assert!(!plan(Api::CoreV1, Operation::Get)
