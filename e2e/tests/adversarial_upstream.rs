@@ -132,7 +132,12 @@ fn classes() -> Vec<Class> {
             Converted,
             Converted,
         ),
-        c("escaped keys", json!({"action": "escapeKeys"}), Converted, Converted),
+        c(
+            "escaped keys",
+            json!({"action": "escapeKeys"}),
+            Converted,
+            Converted,
+        ),
         c(
             "escaped values",
             json!({"action": "escapeValues"}),
@@ -164,7 +169,12 @@ fn classes() -> Vec<Class> {
             Converted,
             Refused,
         ),
-        c("invalid UTF-8", json!({"action": "invalidUtf8"}), Converted, Refused),
+        c(
+            "invalid UTF-8",
+            json!({"action": "invalidUtf8"}),
+            Converted,
+            Refused,
+        ),
         c("truncated", json!({"action": "truncate"}), Refused, Refused),
         c(
             "half a watch event",
@@ -239,7 +249,10 @@ fn without_managed_fields(bytes: &[u8]) -> Vec<u8> {
 fn names_group(bytes: &[u8]) -> bool {
     let bytes = &without_managed_fields(bytes)[..];
     let text = String::from_utf8_lossy(bytes);
-    if text.contains(GROUP) || text.contains("activity.miloapis.com\\/") || text.contains("\\u0061ctivity") {
+    if text.contains(GROUP)
+        || text.contains("activity.miloapis.com\\/")
+        || text.contains("\\u0061ctivity")
+    {
         return true;
     }
     // Decoded: every document in the body, re-encoded plainly.
@@ -302,7 +315,10 @@ fn classify(
             [d] if is_failure_status(d, 502) && d["reason"] == "BadGateway" => {
                 return Ok(Outcome::Status502)
             }
-            _ => bail!("502 without a BadGateway Status: {}", String::from_utf8_lossy(body)),
+            _ => bail!(
+                "502 without a BadGateway Status: {}",
+                String::from_utf8_lossy(body)
+            ),
         }
     }
     if status != expected {
@@ -332,7 +348,10 @@ fn classify(
                 && is_converted_doc(&e["object"], api)
         };
         if !before.iter().all(event_ok) {
-            bail!("watch events not converted: {}", String::from_utf8_lossy(body));
+            bail!(
+                "watch events not converted: {}",
+                String::from_utf8_lossy(body)
+            );
         }
         if last["type"] == "ERROR" {
             if is_failure_status(&last["object"], 502) || is_failure_status(&last["object"], 500) {
@@ -348,7 +367,10 @@ fn classify(
     match docs.as_slice() {
         [d] if is_converted_doc(d, api) => Ok(Outcome::Converted),
         [d] if is_failure_status(d, 502) || is_failure_status(d, 500) => Ok(Outcome::StatusInBody),
-        _ => bail!("body neither converted nor refused: {}", String::from_utf8_lossy(body)),
+        _ => bail!(
+            "body neither converted nor refused: {}",
+            String::from_utf8_lossy(body)
+        ),
     }
 }
 
@@ -380,7 +402,11 @@ impl Run<'_> {
         api: Api,
         op: Op,
     ) -> Result<(u16, Vec<u8>, bool)> {
-        let base = format!("{}{}/namespaces/default/events", self.s.url()?, api.prefix());
+        let base = format!(
+            "{}{}/namespaces/default/events",
+            self.s.url()?,
+            api.prefix()
+        );
         let req = match op {
             Op::Get => client.get(format!("{base}/seed-0")),
             Op::List => client.get(&base),
@@ -412,7 +438,10 @@ impl Run<'_> {
                     broke = true;
                     break;
                 }
-                Err(_) => bail!("body not ended within 15 s: {}", String::from_utf8_lossy(&body)),
+                Err(_) => bail!(
+                    "body not ended within 15 s: {}",
+                    String::from_utf8_lossy(&body)
+                ),
             }
         }
         Ok((status, body, broke))
@@ -473,13 +502,17 @@ async fn no_spoiled_answer_reaches_the_client_raw() -> Result<()> {
     let mut failures = Vec::new();
     // ADVERSARIAL_ONLY=<class name substring> narrows the run by hand.
     let only = std::env::var("ADVERSARIAL_ONLY").unwrap_or_default();
-    for class in classes().into_iter().filter(|c| c.name.contains(only.as_str())) {
+    for class in classes()
+        .into_iter()
+        .filter(|c| c.name.contains(only.as_str()))
+    {
         for (proto, client) in &run.clients {
             for api in [Api::Core, Api::EventsV1] {
                 for op in [Op::Get, Op::List, Op::Watch, Op::Create] {
                     cases += 1;
                     let label = format!("{} / {proto} / {api:?} / {op:?}", class.name);
-                    run.admin(reqwest::Method::DELETE, "/misbehave", None).await?;
+                    run.admin(reqwest::Method::DELETE, "/misbehave", None)
+                        .await?;
                     let mut spec = class.spec.clone();
                     spec["method"] = json!(if op == Op::Create { "POST" } else { "GET" });
                     spec["pathContains"] = json!("/namespaces/default/events");
@@ -490,7 +523,13 @@ async fn no_spoiled_answer_reaches_the_client_raw() -> Result<()> {
                         .await
                         .with_context(|| label.clone())?;
                     if !only.is_empty() {
-                        println!("{label}: {status} broke={broke} {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>());
+                        println!(
+                            "{label}: {status} broke={broke} {}",
+                            String::from_utf8_lossy(&body)
+                                .chars()
+                                .take(300)
+                                .collect::<String>()
+                        );
                     }
                     if names_group(&body) {
                         failures.push(format!(
@@ -572,7 +611,11 @@ async fn a_delete_status_carries_the_clients_group() -> Result<()> {
         if v["kind"] == "Status" {
             assert_eq!(v["status"], "Success", "{v}");
             assert_eq!(v["details"]["name"], name.as_str(), "{v}");
-            assert_eq!(v["details"].get("group").and_then(Value::as_str), group, "{v}");
+            assert_eq!(
+                v["details"].get("group").and_then(Value::as_str),
+                group,
+                "{v}"
+            );
         } else {
             assert_eq!(v["apiVersion"], api.api_version(), "{v}");
         }

@@ -176,8 +176,11 @@ impl EventsFilter {
                 .flatten()
                 .is_none_or(|d| d == b"via_upstream")
         };
-        let treatment =
-            plan.treatment(find(b"content-type"), find(b"content-encoding"), from_upstream);
+        let treatment = plan.treatment(
+            find(b"content-type"),
+            find(b"content-encoding"),
+            from_upstream,
+        );
         let strict = match treatment {
             Treatment::PassThrough => {
                 log::debug!("activity-events: response {status} made by Envoy; left as it is");
@@ -191,7 +194,8 @@ impl EventsFilter {
         if strict {
             // What is passed on is JSON, re-framed: say so, in one host call.
             let kept = headers.iter().filter(|(k, _)| {
-                !k.eq_ignore_ascii_case(b"content-type") && !k.eq_ignore_ascii_case(b"content-length")
+                !k.eq_ignore_ascii_case(b"content-type")
+                    && !k.eq_ignore_ascii_case(b"content-length")
             });
             let rewritten = pairs::encode(
                 kept.copied()
@@ -436,7 +440,9 @@ impl HttpContext for EventsFilter {
                 let mut rest = Vec::new();
                 if !rewriter.finish_into(&mut rest) {
                     self.aborted = true;
-                    log::warn!("activity-events: response ended inside a JSON value; the rest is dropped");
+                    log::warn!(
+                        "activity-events: response ended inside a JSON value; the rest is dropped"
+                    );
                     if let Some(shared) = &self.shared {
                         shared.metrics.response_aborted();
                     }

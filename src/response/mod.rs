@@ -307,8 +307,7 @@ fn convert_value(
     list_item: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), UpstreamFault> {
-    let mut value =
-        serde_json::from_slice::<Value>(raw).map_err(|_| UpstreamFault::Malformed)?;
+    let mut value = serde_json::from_slice::<Value>(raw).map_err(|_| UpstreamFault::Malformed)?;
     if list_item {
         if let Some(obj) = value.as_object_mut() {
             match obj.get("kind").and_then(Value::as_str) {
@@ -353,7 +352,11 @@ fn leaks(value: &Value, ctx: &Context) -> bool {
     if names_upstream(obj, ctx) {
         return true;
     }
-    let items = obj.get("items").and_then(Value::as_array).into_iter().flatten();
+    let items = obj
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
     let rows = obj
         .get("rows")
         .and_then(Value::as_array)
@@ -361,10 +364,7 @@ fn leaks(value: &Value, ctx: &Context) -> bool {
         .flatten()
         .filter_map(|r| r.get("object"));
     let object = obj.get("object");
-    items
-        .chain(rows)
-        .chain(object)
-        .any(|v| leaks(v, ctx))
+    items.chain(rows).chain(object).any(|v| leaks(v, ctx))
 }
 
 fn leaks_item(value: &Value, ctx: &Context) -> bool {
@@ -612,8 +612,7 @@ mod tests {
             (Api::EventsV1, Operation::List, list.clone()),
         ] {
             for chunk in [1, 7, body.len()] {
-                let (out, failure) =
-                    run_strict(&plan(api, op), 200, true, body.as_bytes(), chunk);
+                let (out, failure) = run_strict(&plan(api, op), 200, true, body.as_bytes(), chunk);
                 assert_eq!(failure, None);
                 let text = String::from_utf8(out).unwrap();
                 assert!(!text.contains("activity.miloapis.com"), "{text}");
@@ -631,7 +630,10 @@ mod tests {
         );
         assert!(matches!(failure, Some(Failure::Replaced(_))));
         let v = json_of(&out);
-        assert_eq!((v["kind"].as_str(), v["code"].as_u64()), (Some("Status"), Some(502)));
+        assert_eq!(
+            (v["kind"].as_str(), v["code"].as_u64()),
+            (Some("Status"), Some(502))
+        );
     }
 
     /// Bodies the events.k8s.io converter cannot read, each with what it is.
@@ -648,17 +650,28 @@ mod tests {
         vec![
             ("deep", deep.into_bytes()),
             ("invalid UTF-8", utf8),
-            ("malformed", EVENT.replace("\"message\":", "\"message\"").into_bytes()),
+            (
+                "malformed",
+                EVENT.replace("\"message\":", "\"message\"").into_bytes(),
+            ),
             ("truncated", EVENT.as_bytes()[..EVENT.len() / 2].to_vec()),
             ("folded apiVersion", folded.into_bytes()),
-            ("other version", EVENT.replace("v1alpha1", "v1").into_bytes()),
+            (
+                "other version",
+                EVENT.replace("v1alpha1", "v1").into_bytes(),
+            ),
             ("garbage after", format!("{EVENT} x").into_bytes()),
         ]
     }
 
     #[test]
     fn events_v1_bodies_the_converter_refuses_become_a_502_status() {
-        for op in [Operation::Get, Operation::Create, Operation::Update, Operation::Patch] {
+        for op in [
+            Operation::Get,
+            Operation::Create,
+            Operation::Update,
+            Operation::Patch,
+        ] {
             for (what, body) in refused_bodies() {
                 for chunk in [1, 16, body.len()] {
                     let (out, failure) =
@@ -688,7 +701,11 @@ mod tests {
                 if api == Api::CoreV1
                     && matches!(
                         what,
-                        "deep" | "invalid UTF-8" | "malformed" | "folded apiVersion" | "garbage after"
+                        "deep"
+                            | "invalid UTF-8"
+                            | "malformed"
+                            | "folded apiVersion"
+                            | "garbage after"
                     )
                 {
                     // The core stream is not parsed: these pass, rewritten where an apiVersion is.
@@ -708,7 +725,12 @@ mod tests {
                     "{api:?} {what}: {failure:?}"
                 );
                 let events = watch_events(&out);
-                assert_eq!(events.len(), 2, "{api:?} {what}: {}", String::from_utf8_lossy(&out));
+                assert_eq!(
+                    events.len(),
+                    2,
+                    "{api:?} {what}: {}",
+                    String::from_utf8_lossy(&out)
+                );
                 assert_eq!(events[0]["type"], "ADDED");
                 assert_eq!(events[0]["object"]["apiVersion"], api.api_version());
                 assert_eq!(events[1]["type"], "ERROR");
@@ -727,14 +749,22 @@ mod tests {
             "[".repeat(5000),
             "]".repeat(5000)
         );
-        let escaped = EVENT.replace("miloapis.com/", "miloapis.com\\/").replace("\"apiVersion\"", "\"api\\u0056ersion\"");
+        let escaped = EVENT
+            .replace("miloapis.com/", "miloapis.com\\/")
+            .replace("\"apiVersion\"", "\"api\\u0056ersion\"");
         for body in [deep, escaped] {
-            let (out, failure) =
-                run_strict(&plan(Api::CoreV1, Operation::Get), 200, false, body.as_bytes(), 5);
+            let (out, failure) = run_strict(
+                &plan(Api::CoreV1, Operation::Get),
+                200,
+                false,
+                body.as_bytes(),
+                5,
+            );
             assert_eq!(failure, None);
             assert!(!String::from_utf8_lossy(&out).contains("activity.miloapis.com"));
         }
-        let list = format!(r#"{{"kind":"EventList","apiVersion":"{ACT}","items":[{EVENT},{EVENT}]}}"#);
+        let list =
+            format!(r#"{{"kind":"EventList","apiVersion":"{ACT}","items":[{EVENT},{EVENT}]}}"#);
         for cut in 1..list.len() {
             for api in [Api::CoreV1, Api::EventsV1] {
                 let (out, failure) = run_strict(
@@ -744,7 +774,10 @@ mod tests {
                     &list.as_bytes()[..cut],
                     cut.min(9),
                 );
-                assert!(matches!(failure, Some(Failure::Reset(_))), "{api:?} cut {cut}");
+                assert!(
+                    matches!(failure, Some(Failure::Reset(_))),
+                    "{api:?} cut {cut}"
+                );
                 assert!(
                     !String::from_utf8_lossy(&out).contains("activity.miloapis.com"),
                     "{api:?} cut {cut}"
@@ -758,16 +791,36 @@ mod tests {
         let body = json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success",
             "details":{"name":"x","group":"activity.miloapis.com","kind":"events","uid":"u"}})
         .to_string();
-        let core = json_of(&run(&plan(Api::CoreV1, Operation::Delete), 200, body.as_bytes(), 3));
+        let core = json_of(&run(
+            &plan(Api::CoreV1, Operation::Delete),
+            200,
+            body.as_bytes(),
+            3,
+        ));
         assert_eq!(core["status"], "Success");
         assert!(core["details"].get("group").is_none(), "{core}");
         assert_eq!(core["details"]["name"], "x");
-        let ev = json_of(&run(&plan(Api::EventsV1, Operation::Delete), 200, body.as_bytes(), 3));
+        let ev = json_of(&run(
+            &plan(Api::EventsV1, Operation::Delete),
+            200,
+            body.as_bytes(),
+            3,
+        ));
         assert_eq!(ev["details"]["group"], "events.k8s.io");
         // A delete that answers with the object gets it converted.
-        let core = json_of(&run(&plan(Api::CoreV1, Operation::Delete), 200, EVENT.as_bytes(), 3));
+        let core = json_of(&run(
+            &plan(Api::CoreV1, Operation::Delete),
+            200,
+            EVENT.as_bytes(),
+            3,
+        ));
         assert_eq!(core["apiVersion"], "v1");
-        let ev = json_of(&run(&plan(Api::EventsV1, Operation::Delete), 200, EVENT.as_bytes(), 3));
+        let ev = json_of(&run(
+            &plan(Api::EventsV1, Operation::Delete),
+            200,
+            EVENT.as_bytes(),
+            3,
+        ));
         assert_eq!(ev["apiVersion"], "events.k8s.io/v1");
         assert_eq!(ev["note"], "m");
     }

@@ -240,9 +240,7 @@ impl Walker {
                 self.step_capture(rest, out, on_value)?
             } else {
                 match self.lex {
-                    Lex::InString { kind, escape } => {
-                        self.step_string(rest, kind, escape, out)?
-                    }
+                    Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out)?,
                     Lex::Normal => self.step_normal(rest, out)?,
                 }
             };
@@ -487,7 +485,12 @@ impl Walker {
         Ok(n + 1)
     }
 
-    fn string_bytes(&mut self, kind: Str, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), UpstreamFault> {
+    fn string_bytes(
+        &mut self,
+        kind: Str,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), UpstreamFault> {
         match kind {
             Str::Key => {
                 if self.key.len() <= MAX_KEY {
@@ -718,7 +721,8 @@ mod tests {
         let input = br#"{"\u0069tems":[{"apiVersion":"activity.miloapis.com/v1alpha1"}]}"#;
         let out = String::from_utf8(rewrite_raw(core(), input, 2)).unwrap();
         assert!(!out.contains("activity.miloapis.com"), "{out}");
-        let watch = br#"{"type":"ADDED","obj\u0065ct":{"apiVersion":"activity.miloapis.com/v1alpha1"}}
+        let watch =
+            br#"{"type":"ADDED","obj\u0065ct":{"apiVersion":"activity.miloapis.com/v1alpha1"}}
 "#;
         let out = String::from_utf8(rewrite_raw(core(), watch, 4)).unwrap();
         assert!(!out.contains("activity.miloapis.com"), "{out}");
@@ -766,7 +770,11 @@ mod tests {
         );
         // A bad escape in the value is malformed JSON.
         assert_eq!(
-            fault_of(core(), br#"{"apiVersion":"activity\qmiloapis.com/v1alpha1"}"#, 2),
+            fault_of(
+                core(),
+                br#"{"apiVersion":"activity\qmiloapis.com/v1alpha1"}"#,
+                2
+            ),
             Some(UpstreamFault::Malformed)
         );
     }
@@ -780,15 +788,9 @@ mod tests {
             } else {
                 &[b"{\"a\":1]", b"[1}"]
             };
-            for input in [
-                &b"plain text"[..],
-                b"\"a string\"",
-                b"}",
-                b"{},",
-                b"{} x",
-            ]
-            .iter()
-            .chain(mismatched)
+            for input in [&b"plain text"[..], b"\"a string\"", b"}", b"{},", b"{} x"]
+                .iter()
+                .chain(mismatched)
             {
                 assert_eq!(
                     fault_of(layout.clone(), input, 2),

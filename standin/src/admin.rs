@@ -120,12 +120,10 @@ async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Respons
         (
             _,
             "/healthz" | "/info" | "/requests" | "/faults" | "/misbehave" | "/events" | "/reset",
-        ) => {
-            respond::json(
-                405,
-                &json!({"error": format!("{method} not allowed on {path}")}),
-            )
-        }
+        ) => respond::json(
+            405,
+            &json!({"error": format!("{method} not allowed on {path}")}),
+        ),
         _ => respond::json(404, &json!({"error": format!("no admin endpoint {path}")})),
     }
 }

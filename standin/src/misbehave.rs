@@ -110,9 +110,7 @@ impl MisbehaveSpec {
             Misbehaviour::DeepNesting { depth } if *depth == 0 || *depth > 100_000 => {
                 Err("depth must be 1..=100000".into())
             }
-            Misbehaviour::ContentEncoding { value }
-                if HeaderValue::from_str(value).is_err() =>
-            {
+            Misbehaviour::ContentEncoding { value } if HeaderValue::from_str(value).is_err() => {
                 Err("contentEncoding value is not a header value".into())
             }
             Misbehaviour::ContentType { value: Some(v) } if HeaderValue::from_str(v).is_err() => {
@@ -282,7 +280,11 @@ fn escape_values(body: &[u8], group: &str) -> Vec<u8> {
         return body.to_vec();
     }
     let plain = format!("\"{group}/");
-    let escaped = format!("\"\\u{:04x}{}\\/", group.as_bytes().first().copied().unwrap_or(b'a'), group.get(1..).unwrap_or_default());
+    let escaped = format!(
+        "\"\\u{:04x}{}\\/",
+        group.as_bytes().first().copied().unwrap_or(b'a'),
+        group.get(1..).unwrap_or_default()
+    );
     replace(body, plain.as_bytes(), escaped.as_bytes())
 }
 
@@ -312,7 +314,12 @@ mod tests {
         let s: MisbehaveSpec =
             serde_json::from_str(r#"{"action":"gzip","pathContains":"/events","count":2}"#)
                 .unwrap();
-        assert_eq!(s.action, Misbehaviour::Gzip { no_transform: false });
+        assert_eq!(
+            s.action,
+            Misbehaviour::Gzip {
+                no_transform: false
+            }
+        );
         assert!(s.validate().is_ok());
         let s: MisbehaveSpec = serde_json::from_str(r#"{"action":"deepNesting"}"#).unwrap();
         assert_eq!(s.action, Misbehaviour::DeepNesting { depth: 200 });
@@ -320,7 +327,9 @@ mod tests {
             serde_json::from_str(r#"{"action":"replace","from":"","to":"x"}"#).unwrap();
         assert!(s.validate().is_err());
         let q = Misbehave::default();
-        q.push(serde_json::from_str(r#"{"action":"escapeKeys","method":"GET","count":2}"#).unwrap());
+        q.push(
+            serde_json::from_str(r#"{"action":"escapeKeys","method":"GET","count":2}"#).unwrap(),
+        );
         assert_eq!(q.take("POST", "/x"), None);
         assert_eq!(q.take("GET", "/x"), Some(Misbehaviour::EscapeKeys));
         assert_eq!(q.take("get", "/y"), Some(Misbehaviour::EscapeKeys));
@@ -332,7 +341,10 @@ mod tests {
         let resp = apply(&how, "activity.miloapis.com/v1alpha1", resp).await;
         let (parts, body) = resp.into_parts();
         let bytes = collect(body).await;
-        (Response::from_parts(parts, respond::full(Bytes::new())), bytes)
+        (
+            Response::from_parts(parts, respond::full(Bytes::new())),
+            bytes,
+        )
     }
 
     const EVENT: &str = r#"{"kind":"Event","apiVersion":"activity.miloapis.com/v1alpha1","metadata":{"name":"e"},"message":"m"}"#;
@@ -344,7 +356,10 @@ mod tests {
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-transform");
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&b[..]), &mut plain).unwrap();
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&plain).unwrap()["message"], "m");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&plain).unwrap()["message"],
+            "m"
+        );
 
         let (r, _) = spoil(Misbehaviour::ContentType { value: None }, EVENT).await;
         assert!(r.headers().get(header::CONTENT_TYPE).is_none());
