@@ -262,13 +262,13 @@ fn names_group(bytes: &[u8]) -> bool {
         .any(|v| v.to_string().contains(GROUP))
 }
 
-/// The `apiVersion` as Go's client reads it: the last key that folds onto it.
+/// The `apiVersion` as Go's client reads it: a key that folds onto it.
 fn api_version_of(v: &Value) -> Option<&Value> {
     v.as_object()?
         .iter()
         .filter(|(k, _)| k.to_lowercase().replace('\u{17f}', "s") == "apiversion")
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }
 
 fn is_converted_doc(v: &Value, api: Api) -> bool {

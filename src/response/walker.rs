@@ -187,7 +187,7 @@ impl Layout {
         }
     }
 
-    fn from_to(&self) -> Option<(&str, &str)> {
+    fn versions(&self) -> Option<(&str, &str)> {
         match self {
             Layout::RewriteApiVersion { from, to } | Layout::ListItems { from, to } => {
                 Some((from, to))
@@ -201,7 +201,7 @@ impl Walker {
     /// `limit` caps a captured value (bytes).
     pub fn new(layout: Layout, limit: usize) -> Self {
         let group = layout
-            .from_to()
+            .versions()
             .and_then(|(from, _)| from.split_once('/'))
             .map(|(g, _)| g.as_bytes().to_vec())
             .unwrap_or_default();
@@ -513,7 +513,7 @@ impl Walker {
     /// A held `apiVersion` of an Event is complete: replace it if it is the upstream version
     /// (in any escaping), refuse it if it names the upstream group otherwise, else let it be.
     fn release_held(&mut self, out: &mut Vec<u8>) -> Result<(), UpstreamFault> {
-        let Some((from, to)) = self.layout.from_to() else {
+        let Some((from, to)) = self.layout.versions() else {
             out.append(&mut self.held);
             return Ok(());
         };
