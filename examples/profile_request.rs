@@ -89,7 +89,7 @@ fn main() {
             .iter()
             .find(|(k, _)| *k == b"content-type")
             .and_then(|(_, v)| std::str::from_utf8(v).ok());
-        if plan.treatment(ct, None) == Treatment::Rewrite {
+        if plan.treatment(ct, None, || true) == Treatment::Rewrite {
             let mut rw = plan.rewriter(200);
             let mut out = Vec::with_capacity(body.len());
             if rw.push_into(&body, &mut out) {

@@ -12,7 +12,7 @@ use crate::k8s::discovery::{self, DiscoveryDoc};
 use crate::k8s::status::{Reason, Rejection};
 use crate::request::body::BodyJob;
 use crate::request::{self, Action as Decision};
-use crate::response::{ResponsePlan, ResponseRewriter, Treatment, READ_SLICE};
+use crate::response::{Failure, ResponsePlan, ResponseRewriter, Treatment, READ_SLICE};
 use crate::wire::pairs;
 
 /// proxy-wasm status for "the host could not serialize the value".
@@ -170,38 +170,84 @@ impl EventsFilter {
         if end_of_stream {
             return Action::Continue;
         }
+        // Unreadable headers leave the body unread: refused rather than passed on raw.
         let Ok(raw) = abi::get_header_pairs(MapType::ResponseHeaders) else {
-            log::warn!("activity-events: response headers unreadable; response left as it is");
-            return Action::Continue;
+            return self.refuse_response(&Rejection::new(
+                Reason::InternalError,
+                "the response headers could not be read",
+            ));
         };
         let Ok(headers) = pairs::decode(&raw) else {
-            return Action::Continue;
+            return self.refuse_response(&Rejection::new(
+                Reason::InternalError,
+                "the response headers could not be decoded",
+            ));
         };
         let find = |name: &[u8]| header(&headers, name);
         let status = find(b":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(200);
-        match plan.treatment(find(b"content-type"), find(b"content-encoding")) {
+        // Envoy's own replies (a failed connection, a timeout) say so; unknown counts as
+        // Activity's.
+        let from_upstream = || {
+            abi::get_property(&["response", "code_details"])
+                .ok()
+                .flatten()
+                .is_none_or(|d| d == b"via_upstream")
+        };
+        let treatment = plan.treatment(
+            find(b"content-type"),
+            find(b"content-encoding"),
+            from_upstream,
+        );
+        let strict = match treatment {
             Treatment::PassThrough => {
-                log::debug!(
-                    "activity-events: response {status} not JSON or compressed; left as it is"
-                );
+                log::debug!("activity-events: response {status} made by Envoy; left as it is");
+                return Action::Continue;
             }
-            Treatment::Rewrite => {
-                let rewriter = plan.rewriter(status);
-                // Core responses keep their length (padded); other rewrites are re-framed.
-                if !rewriter.preserves_length()
-                    && abi::remove_header(MapType::ResponseHeaders, b"content-length").is_err()
-                {
-                    log::warn!(
-                        "activity-events: cannot drop content-length; response left as it is"
-                    );
-                    return Action::Continue;
-                }
-                self.rewriter = Some(rewriter);
+            Treatment::Refuse(rejection) => return self.refuse_response(&rejection),
+            Treatment::Rewrite => false,
+            Treatment::Strict => true,
+        };
+        let rewriter = plan.rewriter_for(status, strict);
+        if strict {
+            // What is passed on is JSON, re-framed: say so, in one host call.
+            let kept = headers.iter().filter(|(k, _)| {
+                !k.eq_ignore_ascii_case(b"content-type")
+                    && !k.eq_ignore_ascii_case(b"content-length")
+            });
+            let rewritten = pairs::encode(
+                kept.copied()
+                    .chain([(&b"content-type"[..], &b"application/json"[..])]),
+            );
+            if abi::set_header_pairs(MapType::ResponseHeaders, &rewritten).is_err() {
+                return self.refuse_response(&Rejection::new(
+                    Reason::InternalError,
+                    "the response headers could not be rewritten",
+                ));
             }
+        } else if !rewriter.preserves_length()
+            && abi::remove_header(MapType::ResponseHeaders, b"content-length").is_err()
+        {
+            // Core responses keep their length (padded); other rewrites are re-framed.
+            return self.refuse_response(&Rejection::new(
+                Reason::InternalError,
+                "the response could not be re-framed",
+            ));
         }
+        self.rewriter = Some(rewriter);
         Action::Continue
+    }
+
+    /// Answer the client with this instead of Activity's response (whose headers have not
+    /// gone out yet).
+    fn refuse_response(&mut self, rejection: &Rejection) -> Action {
+        log::warn!(
+            "activity-events: events server response refused: {}",
+            rejection.message
+        );
+        self.rewriter = None;
+        self.reject(rejection)
     }
 
     /// Discovery responses are small: held until whole, then completed (see `discovery`).
@@ -257,36 +303,56 @@ impl EventsFilter {
             return Action::Continue;
         };
         if self.aborted {
-            // Whatever still comes after an aborted rewrite is dropped, and the stream ended.
+            // What still comes after a refused body is dropped; a watch is ended.
             let _ = abi::set_buffer(BufferType::ResponseBody, 0, body_size, &[]);
-            abi::reset_response();
+            if rewriter.is_watch() {
+                abi::reset_response();
+            }
             return Action::Continue;
         }
         // Read large chunks in slices: only the output, not a second copy of the input, is
         // ever the size of the chunk.
         let mut out = Vec::with_capacity(body_size);
         let mut offset = 0;
-        while offset < body_size && !self.aborted {
+        let mut ok = true;
+        while offset < body_size && ok {
             let slice = match abi::get_buffer(BufferType::ResponseBody, offset, READ_SLICE) {
                 Ok(s) if !s.is_empty() => s,
                 Ok(_) => break,
                 Err(_) => {
                     log::warn!("activity-events: response body unreadable; ending the response");
+                    let _ = abi::set_buffer(BufferType::ResponseBody, 0, body_size, &[]);
                     abi::reset_response();
                     return Action::Continue;
                 }
             };
             offset += slice.len();
-            if !rewriter.push_into(&slice, &mut out) {
-                self.aborted = true;
-                log::warn!("activity-events: a response object exceeds max_response_object_bytes; response ended");
-                if let Some(shared) = &self.shared {
-                    shared.metrics.response_aborted();
+            ok = rewriter.push_into(&slice, &mut out);
+        }
+        if end_of_stream && ok {
+            ok = rewriter.finish_into(&mut out);
+        }
+        if !ok {
+            self.aborted = true;
+            let failure = rewriter.failure().cloned();
+            if let Some(shared) = &self.shared {
+                shared.metrics.response_aborted();
+                if let Some(f) = &failure {
+                    shared.metrics.rejection(f.rejection().reason);
                 }
             }
-        }
-        if end_of_stream && !self.aborted {
-            rewriter.finish_into(&mut out);
+            if let Some(f) = &failure {
+                log::warn!(
+                    "activity-events: events server response refused: {}",
+                    f.rejection().message
+                );
+            }
+            if let Some(Failure::Reset(_)) = failure {
+                // Part of it is already on its way: nothing clean is left to send.
+                let _ = abi::set_buffer(BufferType::ResponseBody, 0, body_size, &[]);
+                abi::reset_response();
+                return Action::Continue;
+            }
         }
         if abi::set_buffer(BufferType::ResponseBody, 0, body_size, &out).is_err() {
             log::warn!("activity-events: cannot rewrite the response body; ending the response");
@@ -385,6 +451,28 @@ impl HttpContext for EventsFilter {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.on_response_body(body_size, end_of_stream)
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        // The body ended without end-of-stream (Envoy's decompressor ends a decompressed body
+        // with trailers). Complete documents have gone on already; what is still held is an
+        // unfinished one, which is dropped. The stream must not be reset from here (Envoy 1.40
+        // crashes on a response reset during the trailers callback).
+        if let Some(rewriter) = self.rewriter.as_mut() {
+            if !self.aborted {
+                let mut rest = Vec::new();
+                if !rewriter.finish_into(&mut rest) {
+                    self.aborted = true;
+                    log::warn!(
+                        "activity-events: response ended inside a JSON value; the rest is dropped"
+                    );
+                    if let Some(shared) = &self.shared {
+                        shared.metrics.response_aborted();
+                    }
+                }
+            }
+        }
+        Action::Continue
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {

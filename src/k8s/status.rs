@@ -17,10 +17,13 @@ pub enum Reason {
     UnsupportedMediaType,
     Invalid,
     InternalError,
+    /// The events server's answer could not be brought into the client's API. Kubernetes has no
+    /// reason of its own for a 502; this is the status text, which clients treat as unknown.
+    BadGateway,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::BadRequest,
         Reason::Unauthorized,
         Reason::Forbidden,
@@ -31,6 +34,7 @@ impl Reason {
         Reason::UnsupportedMediaType,
         Reason::Invalid,
         Reason::InternalError,
+        Reason::BadGateway,
     ];
 
     pub fn code(self) -> u16 {
@@ -45,6 +49,7 @@ impl Reason {
             Reason::UnsupportedMediaType => 415,
             Reason::Invalid => 422,
             Reason::InternalError => 500,
+            Reason::BadGateway => 502,
         }
     }
 
@@ -61,6 +66,7 @@ impl Reason {
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
             Reason::Invalid => "Invalid",
             Reason::InternalError => "InternalError",
+            Reason::BadGateway => "BadGateway",
         }
     }
 
@@ -77,6 +83,7 @@ impl Reason {
             Reason::UnsupportedMediaType => "unsupported_media_type",
             Reason::Invalid => "invalid",
             Reason::InternalError => "internal_error",
+            Reason::BadGateway => "bad_gateway",
         }
     }
 }
@@ -249,6 +256,32 @@ impl Rejection {
         })
     }
 
+    /// The events server answered with something the proxy will not pass on (it would carry
+    /// the server's own API to the client): 502, except an object over the proxy's own size
+    /// limit (500, the proxy's failing). The message never quotes the body.
+    pub fn upstream(what: &UpstreamFault) -> Self {
+        let why = match what {
+            UpstreamFault::Encoding(e) => {
+                format!("its content-encoding {} cannot be read", go_quote(e))
+            }
+            UpstreamFault::Malformed => "it is not valid JSON".to_owned(),
+            UpstreamFault::Truncated => "it ended in the middle of a JSON value".to_owned(),
+            UpstreamFault::ForeignApiVersion => {
+                "an Event in it has an apiVersion the proxy cannot convert".to_owned()
+            }
+            UpstreamFault::TooLarge { limit } => {
+                return Rejection::new(
+                    Reason::InternalError,
+                    format!("an object in the events server's response is larger than the proxy's limit of {limit} bytes"),
+                );
+            }
+        };
+        Rejection::new(
+            Reason::BadGateway,
+            format!("the events server sent a response the proxy cannot pass on: {why}"),
+        )
+    }
+
     pub fn with_details(mut self, details: Details) -> Self {
         self.details = Some(Box::new(details));
         self
@@ -290,6 +323,23 @@ impl Rejection {
             br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"InternalError","code":500}"#.to_vec()
         })
     }
+}
+
+/// What was wrong with an events server response (see [`Rejection::upstream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamFault {
+    /// A `content-encoding` other than identity reached the filter.
+    Encoding(String),
+    /// Not valid JSON (or not a JSON object where one must be).
+    Malformed,
+    /// The body ended inside a value.
+    Truncated,
+    /// An Event whose `apiVersion` names the upstream group in a form that is not exactly the
+    /// upstream version (escaped differently is fine; another version, padding, or invalid UTF-8
+    /// is not).
+    ForeignApiVersion,
+    /// An object larger than `max_response_object_bytes`.
+    TooLarge { limit: usize },
 }
 
 /// The authorization attributes of a refused request, as kube-apiserver words them.

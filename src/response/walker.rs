@@ -5,10 +5,18 @@
 //! hold back a whole value (a watch event, a list item) and hand it to a callback once it is
 //! complete. Containers nothing inside of which matters are copied through without being looked
 //! at beyond their brackets and strings. Memory is the open-container stack, one held string and
-//! at most one captured value, whose size is capped. The walker does not validate JSON: what it
-//! does not understand passes through unchanged.
+//! at most one captured value, whose size is capped.
+//!
+//! The walker is not a validator, but it never lets an upstream `apiVersion` through where a
+//! decoder would read one: keys are matched after JSON unescaping and with the case folding Go's
+//! `encoding/json` applies (client-go reads `apiVersion` and `kind` that way), every member of an
+//! Event is looked at (a duplicate `apiVersion` wins in most decoders), an escaped value is
+//! compared unescaped, and a value naming the upstream group in any other form is refused. What
+//! cannot be a complete JSON value (stray bytes at the top level, mismatched brackets, a body
+//! that ends inside a value) is refused too; nothing held back is ever flushed half-read.
 
 use super::scan::{find_quote_or_backslash, scan_value_end, Capture};
+use crate::k8s::status::UpstreamFault;
 
 /// Keys the layouts care about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,14 +28,67 @@ enum Key {
     Other,
 }
 
+/// Longest raw key looked at: `apiVersion` with every letter `\u`-escaped fits.
+const MAX_KEY: usize = 64;
+
 fn classify_key(raw: &[u8]) -> Key {
     match raw {
         b"apiVersion" => Key::ApiVersion,
         b"items" => Key::Items,
         b"rows" => Key::Rows,
         b"object" => Key::Object,
+        _ if raw.len() > MAX_KEY => Key::Other,
+        // Plain ASCII keys of another length cannot fold onto a known one.
+        _ if raw.is_ascii() && !raw.contains(&b'\\') && !matches!(raw.len(), 4..=6 | 10) => {
+            Key::Other
+        }
+        _ => classify_folded(raw),
+    }
+}
+
+/// The slow path: unescape, then fold the way Go's `encoding/json` matches a key to a field
+/// (ASCII case, plus the two non-ASCII letters that fold onto ASCII ones: U+017F `ſ` onto `s`
+/// and U+212A Kelvin onto `k`).
+fn classify_folded(raw: &[u8]) -> Key {
+    let Some(text) = unescape(raw) else {
+        return Key::Other;
+    };
+    let folded: String = text.chars().map(fold_char).collect();
+    match folded.as_str() {
+        "apiversion" => Key::ApiVersion,
+        "items" => Key::Items,
+        "rows" => Key::Rows,
+        "object" => Key::Object,
         _ => Key::Other,
     }
+}
+
+/// One character folded for key matching.
+pub(super) fn fold_char(c: char) -> char {
+    match c {
+        '\u{017F}' => 's',
+        '\u{212A}' => 'k',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+/// Whether a decoded key is one a Go client reads as `apiVersion`.
+pub(super) fn folds_to_api_version(key: &str) -> bool {
+    key.chars().map(fold_char).eq("apiversion".chars())
+}
+
+/// The text of a JSON string's inner bytes; `None` for a bad escape or invalid UTF-8.
+fn unescape(inner: &[u8]) -> Option<String> {
+    let mut quoted = Vec::with_capacity(inner.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(inner);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted).ok()
+}
+
+/// Whether `haystack` contains `needle` (bytes).
+pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Which values the walker acts on.
@@ -35,16 +96,10 @@ fn classify_key(raw: &[u8]) -> Key {
 pub enum Layout {
     /// Replace the string `from` by `to` wherever it is the `apiVersion` of an object in a
     /// document: the root, `items[*]`, `rows[*].object`, and the same below a watch event's
-    /// `object`. Nothing is held back but the string itself. Once an object's `apiVersion`
-    /// is replaced, the rest of that object is copied through unread; with `single`, that goes
-    /// for the root object too (a response holding one Event, not a list). A shorter `to` is
-    /// padded with spaces after the string (insignificant JSON whitespace), so the body keeps
-    /// its length and its `content-length` stays right.
-    RewriteApiVersion {
-        from: String,
-        to: String,
-        single: bool,
-    },
+    /// `object`. Nothing is held back but the string itself. A shorter `to` is padded with
+    /// spaces after the string (insignificant JSON whitespace), so the body keeps its length and
+    /// its `content-length` stays right.
+    RewriteApiVersion { from: String, to: String },
     /// Hand every top-level value (a single object, each event of a watch stream) to the
     /// callback whole.
     Documents,
@@ -76,12 +131,13 @@ enum Action {
     Skip,
     /// A container to descend into, with its node.
     Enter(Node),
+    /// Not valid JSON here.
+    Refuse,
 }
 
-/// Longest string value held back for a possible rewrite; longer ones cannot match.
+/// Longest string value held back for a possible rewrite. An `apiVersion` of an Event that is
+/// longer is refused: no real one is, and it could hide the upstream group.
 const MAX_HELD: usize = 256;
-/// Longest key remembered for matching; longer keys are `Other`.
-const MAX_KEY: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
 struct Frame {
@@ -106,16 +162,11 @@ enum Lex {
     InString { kind: Str, escape: bool },
 }
 
-/// Why a stream could not be rewritten.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamError {
-    /// A value to be held back grew past the limit.
-    TooLarge { limit: usize },
-}
-
 /// The streaming walker. Feed chunks with [`Walker::push`], then call [`Walker::finish`].
 pub struct Walker {
     layout: Layout,
+    /// The upstream API group (`from` before the `/`): no Event's `apiVersion` may name it.
+    group: Vec<u8>,
     limit: usize,
     frames: Vec<Frame>,
     lex: Lex,
@@ -123,16 +174,25 @@ pub struct Walker {
     held: Vec<u8>,
     capture: Option<Capture>,
     skip: Option<Capture>,
-    /// The running skip is the rest of the innermost open object (pop it when done).
-    skip_closes_frame: bool,
+    /// Where in the output of the running `push` the last top-level value ended.
+    boundary: Option<usize>,
 }
 
 impl Layout {
     /// Whether the output is exactly as long as the input.
     pub fn preserves_length(&self) -> bool {
         match self {
-            Layout::RewriteApiVersion { from, to, .. } => to.len() <= from.len(),
+            Layout::RewriteApiVersion { from, to } => to.len() <= from.len(),
             _ => false,
+        }
+    }
+
+    fn versions(&self) -> Option<(&str, &str)> {
+        match self {
+            Layout::RewriteApiVersion { from, to } | Layout::ListItems { from, to } => {
+                Some((from, to))
+            }
+            Layout::Documents => None,
         }
     }
 }
@@ -140,8 +200,14 @@ impl Layout {
 impl Walker {
     /// `limit` caps a captured value (bytes).
     pub fn new(layout: Layout, limit: usize) -> Self {
+        let group = layout
+            .versions()
+            .and_then(|(from, _)| from.split_once('/'))
+            .map(|(g, _)| g.as_bytes().to_vec())
+            .unwrap_or_default();
         Walker {
             layout,
+            group,
             limit,
             frames: Vec::with_capacity(8),
             lex: Lex::Normal,
@@ -149,21 +215,22 @@ impl Walker {
             held: Vec::new(),
             capture: None,
             skip: None,
-            skip_closes_frame: false,
+            boundary: None,
         }
     }
 
     /// Process one chunk, appending output to `out`. `on_value` receives every captured value
-    /// and appends its replacement to `out`.
+    /// and appends its replacement to `out`. After an error the walker must not be fed again.
     pub fn push<F>(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         on_value: &mut F,
-    ) -> Result<(), StreamError>
+    ) -> Result<(), UpstreamFault>
     where
-        F: FnMut(&[u8], &mut Vec<u8>),
+        F: FnMut(&[u8], &mut Vec<u8>) -> Result<(), UpstreamFault>,
     {
+        self.boundary = None;
         let mut i = 0;
         while i < input.len() {
             let rest = input.get(i..).unwrap_or_default();
@@ -173,26 +240,39 @@ impl Walker {
                 self.step_capture(rest, out, on_value)?
             } else {
                 match self.lex {
-                    Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out),
-                    Lex::Normal => self.step_normal(rest, out),
+                    Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out)?,
+                    Lex::Normal => self.step_normal(rest, out)?,
                 }
             };
         }
         Ok(())
     }
 
-    /// End of the body: whatever is still held back goes out as it is (a truncated upstream
-    /// body stays truncated rather than being invented).
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
-        out.append(&mut self.held);
-        if let Some(cap) = self.capture.take() {
-            out.extend_from_slice(&cap.buf);
+    /// End of the body. A body that ends inside a value is refused; what was held back of it
+    /// is dropped, never flushed half-read.
+    pub fn finish(&mut self) -> Result<(), UpstreamFault> {
+        let open = !self.frames.is_empty()
+            || self.lex != Lex::Normal
+            || !self.held.is_empty()
+            || self.capture.is_some()
+            || self.skip.is_some();
+        self.held.clear();
+        self.capture = None;
+        if open {
+            return Err(UpstreamFault::Truncated);
         }
+        Ok(())
     }
 
     /// Whether the output is exactly as long as the input.
     pub fn preserves_length(&self) -> bool {
         self.layout.preserves_length()
+    }
+
+    /// The offset in the last `push`'s output right after the last top-level value that
+    /// ended in it.
+    pub fn last_boundary(&self) -> Option<usize> {
+        self.boundary
     }
 
     /// Bytes held back right now (for memory accounting and tests).
@@ -209,10 +289,10 @@ impl Walker {
         };
         let capture_items = matches!(self.layout, Layout::ListItems { .. });
         match (node, key) {
-            // A top-level value.
+            // A top-level value: only objects and arrays are documents.
+            (None, _) if string => Action::Refuse,
             (None, _) => match self.layout {
-                Layout::Documents if !string => Action::Capture,
-                _ if string => Action::Pass,
+                Layout::Documents => Action::Capture,
                 _ => Action::Enter(Node::Root),
             },
             (Some(Node::Root | Node::Object), Key::ApiVersion) if string => {
@@ -235,9 +315,9 @@ impl Walker {
         }
     }
 
-    fn step_normal(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
+    fn step_normal(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, UpstreamFault> {
         let Some(&b) = input.first() else {
-            return 0;
+            return Ok(0);
         };
         match b {
             b'"' => {
@@ -252,21 +332,27 @@ impl Walker {
                         escape: false,
                     };
                     out.push(b);
-                } else if matches!(self.decide(true), Action::Rewrite) {
-                    self.held.clear();
-                    self.held.push(b);
-                    self.lex = Lex::InString {
-                        kind: Str::Held,
-                        escape: false,
-                    };
                 } else {
-                    self.lex = Lex::InString {
-                        kind: Str::Pass,
-                        escape: false,
-                    };
-                    out.push(b);
+                    match self.decide(true) {
+                        Action::Refuse => return Err(UpstreamFault::Malformed),
+                        Action::Rewrite => {
+                            self.held.clear();
+                            self.held.push(b);
+                            self.lex = Lex::InString {
+                                kind: Str::Held,
+                                escape: false,
+                            };
+                        }
+                        _ => {
+                            self.lex = Lex::InString {
+                                kind: Str::Pass,
+                                escape: false,
+                            };
+                            out.push(b);
+                        }
+                    }
                 }
-                1
+                Ok(1)
             }
             b'{' | b'[' => {
                 let state = Capture {
@@ -290,24 +376,33 @@ impl Walker {
                         });
                         out.push(b);
                     }
+                    Action::Refuse => return Err(UpstreamFault::Malformed),
                     _ => {
                         self.skip = Some(state);
                         out.push(b);
                     }
                 }
-                1
+                Ok(1)
             }
             b'}' | b']' => {
-                self.frames.pop();
+                // A closer must close the innermost open container of its own kind.
+                match self.frames.pop() {
+                    Some(f) if f.is_object == (b == b'}') => {}
+                    _ => return Err(UpstreamFault::Malformed),
+                }
                 out.push(b);
-                1
+                if self.frames.is_empty() {
+                    self.boundary = Some(out.len());
+                }
+                Ok(1)
             }
+            b':' | b',' if self.frames.is_empty() => Err(UpstreamFault::Malformed),
             b':' => {
                 if let Some(f) = self.frames.last_mut() {
                     f.expect_key = false;
                 }
                 out.push(b);
-                1
+                Ok(1)
             }
             b',' => {
                 if let Some(f) = self.frames.last_mut() {
@@ -316,57 +411,67 @@ impl Walker {
                     }
                 }
                 out.push(b);
-                1
+                Ok(1)
             }
             _ => {
-                // Whitespace, numbers, literals: copy the whole run at once.
+                // Whitespace, numbers, literals: copy the whole run at once. Between documents
+                // only whitespace may stand.
                 let n = input
                     .iter()
                     .position(|c| matches!(c, b'"' | b'{' | b'[' | b'}' | b']' | b':' | b','))
                     .unwrap_or(input.len());
-                out.extend_from_slice(input.get(..n).unwrap_or_default());
-                n
+                let run = input.get(..n).unwrap_or_default();
+                if self.frames.is_empty()
+                    && !run
+                        .iter()
+                        .all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+                {
+                    return Err(UpstreamFault::Malformed);
+                }
+                out.extend_from_slice(run);
+                if self.frames.is_empty() {
+                    self.boundary = Some(out.len());
+                }
+                Ok(n)
             }
         }
     }
 
-    fn step_string(&mut self, input: &[u8], kind: Str, escape: bool, out: &mut Vec<u8>) -> usize {
+    fn step_string(
+        &mut self,
+        input: &[u8],
+        kind: Str,
+        escape: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, UpstreamFault> {
         if escape {
             // The byte after a backslash never ends the string.
             let b = input.first().copied().unwrap_or_default();
-            self.string_bytes(kind, &[b], out);
-            let kind = self.string_kind(kind);
+            self.string_bytes(kind, &[b], out)?;
             self.lex = Lex::InString {
                 kind,
                 escape: false,
             };
-            return 1;
+            return Ok(1);
         }
         let stop = find_quote_or_backslash(input);
         let Some(n) = stop else {
-            self.string_bytes(kind, input, out);
-            return input.len();
+            self.string_bytes(kind, input, out)?;
+            return Ok(input.len());
         };
-        self.string_bytes(kind, input.get(..n).unwrap_or_default(), out);
-        // A held string that grew too long has become a pass-through one.
-        let kind = self.string_kind(kind);
+        self.string_bytes(kind, input.get(..n).unwrap_or_default(), out)?;
         let b = input.get(n).copied().unwrap_or_default();
         if b == b'\\' {
-            self.string_bytes(kind, &[b], out);
-            let kind = self.string_kind(kind);
+            self.string_bytes(kind, &[b], out)?;
             self.lex = Lex::InString { kind, escape: true };
-            return n + 1;
+            return Ok(n + 1);
         }
         // Closing quote.
         self.lex = Lex::Normal;
         match kind {
             Str::Key => {
                 out.push(b);
-                let key = if self.key.len() > MAX_KEY {
-                    Key::Other
-                } else {
-                    classify_key(&self.key)
-                };
+                let key = classify_key(&self.key);
                 if let Some(f) = self.frames.last_mut() {
                     f.key = key;
                 }
@@ -374,20 +479,18 @@ impl Walker {
             Str::Pass => out.push(b),
             Str::Held => {
                 self.held.push(b);
-                self.release_held(out);
+                self.release_held(out)?;
             }
         }
-        n + 1
+        Ok(n + 1)
     }
 
-    fn string_kind(&self, default: Str) -> Str {
-        match self.lex {
-            Lex::InString { kind, .. } => kind,
-            Lex::Normal => default,
-        }
-    }
-
-    fn string_bytes(&mut self, kind: Str, bytes: &[u8], out: &mut Vec<u8>) {
+    fn string_bytes(
+        &mut self,
+        kind: Str,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), UpstreamFault> {
         match kind {
             Str::Key => {
                 if self.key.len() <= MAX_KEY {
@@ -399,62 +502,55 @@ impl Walker {
             Str::Held => {
                 self.held.extend_from_slice(bytes);
                 if self.held.len() > MAX_HELD {
-                    // Too long to be the value being replaced: let it through.
-                    out.append(&mut self.held);
-                    self.lex = match self.lex {
-                        Lex::InString { escape, .. } => Lex::InString {
-                            kind: Str::Pass,
-                            escape,
-                        },
-                        Lex::Normal => Lex::Normal,
-                    };
+                    self.held.clear();
+                    return Err(UpstreamFault::ForeignApiVersion);
                 }
             }
         }
+        Ok(())
     }
 
-    /// A held string value is complete: replace it if it is the one to rewrite.
-    fn release_held(&mut self, out: &mut Vec<u8>) {
-        let (from, to, single) = match &self.layout {
-            Layout::RewriteApiVersion { from, to, single } => (from, to, *single),
-            Layout::ListItems { from, to } => (from, to, false),
-            Layout::Documents => {
-                out.append(&mut self.held);
-                return;
-            }
+    /// A held `apiVersion` of an Event is complete: replace it if it is the upstream version
+    /// (in any escaping), refuse it if it names the upstream group otherwise, else let it be.
+    fn release_held(&mut self, out: &mut Vec<u8>) -> Result<(), UpstreamFault> {
+        let Some((from, to)) = self.layout.versions() else {
+            out.append(&mut self.held);
+            return Ok(());
         };
         let inner = self
             .held
             .get(1..self.held.len().saturating_sub(1))
             .unwrap_or_default();
-        if inner != from.as_bytes() {
+        let is_from = if inner == from.as_bytes() {
+            true
+        } else if inner.contains(&b'\\') {
+            match unescape(inner) {
+                Some(text) if text == from => true,
+                Some(text) if contains(text.as_bytes(), &self.group) => {
+                    return Err(UpstreamFault::ForeignApiVersion)
+                }
+                Some(_) => false,
+                None => return Err(UpstreamFault::Malformed),
+            }
+        } else if contains(inner, &self.group) {
+            return Err(UpstreamFault::ForeignApiVersion);
+        } else {
+            false
+        };
+        if !is_from {
             out.append(&mut self.held);
-            return;
+            return Ok(());
         }
         out.push(b'"');
         out.extend_from_slice(to.as_bytes());
         out.push(b'"');
         if matches!(self.layout, Layout::RewriteApiVersion { .. }) {
-            let pad = from.len().saturating_sub(to.len());
+            // Keep the length: pad up to what was read (an escaped value is longer).
+            let pad = self.held.len().saturating_sub(to.len() + 2);
             out.extend(std::iter::repeat_n(b' ', pad));
         }
         self.held.clear();
-        // Nothing else in this object is touched: copy the rest through unread.
-        let done_with_object = matches!(self.layout, Layout::RewriteApiVersion { .. })
-            && match self.frames.last().map(|f| f.node) {
-                Some(Node::Object) => true,
-                Some(Node::Root) => single,
-                _ => false,
-            };
-        if done_with_object {
-            self.skip = Some(Capture {
-                buf: Vec::new(),
-                depth: 1,
-                in_string: false,
-                escape: false,
-            });
-            self.skip_closes_frame = true;
-        }
+        Ok(())
     }
 
     /// Copy a skipped container through, tracking only strings and depth.
@@ -468,9 +564,6 @@ impl Walker {
         out.extend_from_slice(input.get(..used).unwrap_or_default());
         if done {
             self.skip = None;
-            if std::mem::take(&mut self.skip_closes_frame) {
-                self.frames.pop();
-            }
         }
         used
     }
@@ -480,9 +573,9 @@ impl Walker {
         input: &[u8],
         out: &mut Vec<u8>,
         on_value: &mut F,
-    ) -> Result<usize, StreamError>
+    ) -> Result<usize, UpstreamFault>
     where
-        F: FnMut(&[u8], &mut Vec<u8>),
+        F: FnMut(&[u8], &mut Vec<u8>) -> Result<(), UpstreamFault>,
     {
         let Some(cap) = self.capture.as_mut() else {
             return Ok(0);
@@ -492,11 +585,15 @@ impl Walker {
         cap.buf
             .extend_from_slice(input.get(..used).unwrap_or_default());
         if cap.buf.len() > self.limit {
-            return Err(StreamError::TooLarge { limit: self.limit });
+            self.capture = None;
+            return Err(UpstreamFault::TooLarge { limit: self.limit });
         }
         if end.is_some() {
             if let Some(done) = self.capture.take() {
-                on_value(&done.buf, out);
+                on_value(&done.buf, out)?;
+                if self.frames.is_empty() {
+                    self.boundary = Some(out.len());
+                }
             }
         }
         Ok(used)
@@ -532,11 +629,12 @@ mod tests {
             out.extend_from_slice(b"<");
             out.extend_from_slice(v);
             out.extend_from_slice(b">");
+            Ok(())
         };
         for c in input.chunks(chunk.max(1)) {
             w.push(c, &mut out, &mut cb).unwrap();
         }
-        w.finish(&mut out);
+        w.finish().unwrap();
         out
     }
 
@@ -544,16 +642,23 @@ mod tests {
         Layout::RewriteApiVersion {
             from: ACT.into(),
             to: "v1".into(),
-            single: false,
         }
     }
 
-    fn core_single() -> Layout {
-        Layout::RewriteApiVersion {
-            from: ACT.into(),
-            to: "v1".into(),
-            single: true,
+    /// Feed in chunks; the first error, from a push or the finish.
+    fn fault_of(layout: Layout, input: &[u8], chunk: usize) -> Option<UpstreamFault> {
+        let mut w = Walker::new(layout, 1 << 20);
+        let mut out = Vec::new();
+        let mut cb = |v: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(v);
+            Ok(())
+        };
+        for c in input.chunks(chunk.max(1)) {
+            if let Err(e) = w.push(c, &mut out, &mut cb) {
+                return Some(e);
+            }
         }
+        w.finish().err()
     }
 
     #[test]
@@ -570,25 +675,145 @@ mod tests {
     }
 
     #[test]
-    fn single_objects_stop_reading_after_the_rewrite() {
-        // The root's own apiVersion is rewritten; a later one (not possible in a real Event,
-        // but here to prove nothing is read) stays.
+    fn every_member_of_an_event_is_read_so_duplicates_are_rewritten() {
+        // Most decoders keep the last of duplicate keys: each occurrence is rewritten, the
+        // nested one (not the Event's own) stays.
         let input = br#"{"kind":"Event","apiVersion":"activity.miloapis.com/v1alpha1","x":{"apiVersion":"activity.miloapis.com/v1alpha1"},"apiVersion":"activity.miloapis.com/v1alpha1"}"#;
-        let want = br#"{"kind":"Event","apiVersion":"v1","x":{"apiVersion":"activity.miloapis.com/v1alpha1"},"apiVersion":"activity.miloapis.com/v1alpha1"}"#;
+        let want = br#"{"kind":"Event","apiVersion":"v1","x":{"apiVersion":"activity.miloapis.com/v1alpha1"},"apiVersion":"v1"}"#;
         for chunk in 1..input.len() + 1 {
             assert_eq!(
-                rewrite_all(core_single(), input, chunk),
+                rewrite_all(core(), input, chunk),
                 want.to_vec(),
                 "chunk {chunk}"
             );
         }
         // A Table (root apiVersion not ours) is still read to its rows.
         let table = br#"{"kind":"Table","apiVersion":"meta.k8s.io/v1","rows":[{"object":{"apiVersion":"activity.miloapis.com/v1alpha1","kind":"Event"}}]}"#;
-        let out = String::from_utf8(rewrite_all(core_single(), table, 3)).unwrap();
+        let out = String::from_utf8(rewrite_all(core(), table, 3)).unwrap();
         assert!(
             out.contains(r#""object":{"apiVersion":"v1","kind":"Event"}"#),
             "{out}"
         );
+    }
+
+    #[test]
+    fn escaped_and_folded_keys_are_matched_like_decoders_do() {
+        // Every decoder unescapes keys; Go's encoding/json (client-go's apiVersion/kind
+        // sniffing) also folds case, with U+017F onto s.
+        for key in [
+            r#"api\u0056ersion"#,
+            r#"\u0061\u0070\u0069\u0056\u0065\u0072\u0073\u0069\u006f\u006e"#,
+            "APIVERSION",
+            "apiversion",
+            "apiVer\u{17F}ion",
+            r#"apiVer\u017fion"#,
+        ] {
+            let input = format!(r#"{{"items":[{{"{key}":"activity.miloapis.com/v1alpha1"}}]}}"#);
+            for chunk in [1, 3, input.len()] {
+                let out = String::from_utf8(rewrite_raw(core(), input.as_bytes(), chunk)).unwrap();
+                assert!(
+                    !out.contains("activity.miloapis.com"),
+                    "{key} chunk {chunk}: {out}"
+                );
+            }
+        }
+        // Escaped container keys are entered.
+        let input = br#"{"\u0069tems":[{"apiVersion":"activity.miloapis.com/v1alpha1"}]}"#;
+        let out = String::from_utf8(rewrite_raw(core(), input, 2)).unwrap();
+        assert!(!out.contains("activity.miloapis.com"), "{out}");
+        let watch =
+            br#"{"type":"ADDED","obj\u0065ct":{"apiVersion":"activity.miloapis.com/v1alpha1"}}
+"#;
+        let out = String::from_utf8(rewrite_raw(core(), watch, 4)).unwrap();
+        assert!(!out.contains("activity.miloapis.com"), "{out}");
+        // Other keys are left alone, however close.
+        let input = br#"{"apiVersionX":"activity.miloapis.com/v1alpha1","ap\u0069":"activity.miloapis.com/v1alpha1"}"#;
+        assert_eq!(rewrite_all(core(), input, 5), input.to_vec());
+    }
+
+    #[test]
+    fn the_upstream_group_in_any_other_form_is_refused() {
+        for value in [
+            "activity.miloapis.com/v1",
+            " activity.miloapis.com/v1alpha1",
+            "activity.miloapis.com/v1alpha1 ",
+            "activity.miloapis.com",
+            r#"activity.miloapis.com\/v1"#,
+            r#"\u0061ctivity.miloapis.com/v2"#,
+        ] {
+            let input = format!(r#"{{"kind":"Event","apiVersion":"{value}"}}"#);
+            for layout in [
+                core(),
+                Layout::ListItems {
+                    from: ACT.into(),
+                    to: "events.k8s.io/v1".into(),
+                },
+            ] {
+                assert_eq!(
+                    fault_of(layout, input.as_bytes(), 3),
+                    Some(UpstreamFault::ForeignApiVersion),
+                    "{value}"
+                );
+            }
+        }
+        // Invalid UTF-8 next to the group (Go would read U+FFFD) and an over-long value.
+        let mut bad = br#"{"apiVersion":"activity.miloapis.com/v1alpha1"#.to_vec();
+        bad.extend_from_slice(b"\xff\"}");
+        assert_eq!(
+            fault_of(core(), &bad, 4),
+            Some(UpstreamFault::ForeignApiVersion)
+        );
+        let long = format!(r#"{{"apiVersion":"{}"}}"#, "x".repeat(300));
+        assert_eq!(
+            fault_of(core(), long.as_bytes(), 50),
+            Some(UpstreamFault::ForeignApiVersion)
+        );
+        // A bad escape in the value is malformed JSON.
+        assert_eq!(
+            fault_of(
+                core(),
+                br#"{"apiVersion":"activity\qmiloapis.com/v1alpha1"}"#,
+                2
+            ),
+            Some(UpstreamFault::Malformed)
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_json_is_refused() {
+        for layout in [core(), Layout::Documents] {
+            // (Mismatched brackets inside a captured document are the parser's to refuse.)
+            let mismatched: &[&[u8]] = if layout == Layout::Documents {
+                &[]
+            } else {
+                &[b"{\"a\":1]", b"[1}"]
+            };
+            for input in [&b"plain text"[..], b"\"a string\"", b"}", b"{},", b"{} x"]
+                .iter()
+                .chain(mismatched)
+            {
+                assert_eq!(
+                    fault_of(layout.clone(), input, 2),
+                    Some(UpstreamFault::Malformed),
+                    "{layout:?} {}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+            for input in [
+                &b"{"[..],
+                b"{\"a\":\"",
+                b"{\"apiVersion\":\"act",
+                b"[{\"a\":[1,2",
+            ] {
+                assert_eq!(
+                    fault_of(layout.clone(), input, 1),
+                    Some(UpstreamFault::Truncated),
+                    "{layout:?} {}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+            assert_eq!(fault_of(layout.clone(), b"  \n{}\n\t", 1), None);
+        }
     }
 
     #[test]
@@ -634,9 +859,14 @@ mod tests {
             out,
             r#"{"message":"a \"quoted\" \\ \"apiVersion\":\"x\"","apiVersion":"v1","k\"ey":"v"}"#
         );
-        // An escaped apiVersion value is left alone (not byte-equal) and not corrupted.
+        // An escaped apiVersion value is rewritten all the same, padded to its length.
         let input = br#"{"apiVersion":"activity.miloapis.com\/v1alpha1"}"#;
-        assert_eq!(rewrite_all(core(), input, 2), input.to_vec());
+        for chunk in 1..input.len() {
+            let out = rewrite_raw(core(), input, chunk);
+            assert_eq!(out.len(), input.len());
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["apiVersion"], "v1", "chunk {chunk}");
+        }
     }
 
     #[test]
@@ -669,10 +899,14 @@ mod tests {
     fn captures_over_the_limit_fail_cleanly() {
         let mut w = Walker::new(Layout::Documents, 16);
         let mut out = Vec::new();
-        let mut cb = |v: &[u8], out: &mut Vec<u8>| out.extend_from_slice(v);
-        assert!(w
-            .push(b"{\"a\":\"0123456789\"}", &mut out, &mut cb)
-            .is_err());
+        let mut cb = |v: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(v);
+            Ok(())
+        };
+        assert_eq!(
+            w.push(b"{\"a\":\"0123456789\"}", &mut out, &mut cb),
+            Err(UpstreamFault::TooLarge { limit: 16 })
+        );
         let mut w = Walker::new(Layout::Documents, 16);
         w.push(b"{\"a\":1}", &mut out, &mut cb).unwrap();
         assert!(w.held_bytes() == 0);
@@ -681,7 +915,7 @@ mod tests {
     #[test]
     fn core_rewrite_pads_to_keep_the_length() {
         let input = br#"{"apiVersion":"activity.miloapis.com/v1alpha1","kind":"Event"}"#;
-        let out = rewrite_raw(core_single(), input, 5);
+        let out = rewrite_raw(core(), input, 5);
         assert_eq!(out.len(), input.len());
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["apiVersion"], "v1");
@@ -695,15 +929,15 @@ mod tests {
     #[test]
     fn long_strings_are_not_held() {
         let long = "x".repeat(10_000);
-        let input = format!(r#"{{"apiVersion":"{long}"}}"#);
+        let input = format!(r#"{{"kind":"Event","message":"{long}"}}"#);
         let mut w = Walker::new(core(), 1 << 20);
         let mut out = Vec::new();
-        let mut cb = |_: &[u8], _: &mut Vec<u8>| {};
+        let mut cb = |_: &[u8], _: &mut Vec<u8>| Ok(());
         for c in input.as_bytes().chunks(100) {
             w.push(c, &mut out, &mut cb).unwrap();
             assert!(w.held_bytes() <= MAX_HELD + 100);
         }
-        w.finish(&mut out);
+        w.finish().unwrap();
         assert_eq!(out, input.as_bytes());
     }
 
@@ -729,9 +963,13 @@ mod tests {
             ] {
                 let mut w = Walker::new(layout, 64);
                 let mut out = Vec::new();
-                let mut cb = |v: &[u8], out: &mut Vec<u8>| out.extend_from_slice(v);
-                let _ = w.push(&buf, &mut out, &mut cb);
-                w.finish(&mut out);
+                let mut cb = |v: &[u8], out: &mut Vec<u8>| {
+                    out.extend_from_slice(v);
+                    Ok(())
+                };
+                if w.push(&buf, &mut out, &mut cb).is_ok() {
+                    let _ = w.finish();
+                }
             }
         }
     }

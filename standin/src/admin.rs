@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::faults::FaultSpec;
+use crate::misbehave::MisbehaveSpec;
 use crate::model;
 use crate::repr::Repr;
 use crate::respond::{self, Body};
@@ -98,6 +99,12 @@ async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Respons
             shared.faults.clear();
             ok(&json!({"status": "cleared"}))
         }
+        (&Method::GET, "/misbehave") => ok(&json!(shared.misbehave.pending())),
+        (&Method::POST, "/misbehave") => add_misbehaviour(shared, &body),
+        (&Method::DELETE, "/misbehave") => {
+            shared.misbehave.clear();
+            ok(&json!({"status": "cleared"}))
+        }
         (&Method::GET, "/events") => ok(&Value::Array(shared.api.stored_json())),
         (&Method::POST, "/events") => seed_events(shared, &body),
         (&Method::DELETE, "/events") => {
@@ -108,12 +115,17 @@ async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Respons
             store.reset();
             shared.recorder.clear();
             shared.faults.clear();
+            shared.misbehave.clear();
             ok(&json!({"status": "reset"}))
         }
         (
             _,
-            "/healthz" | "/info" | "/requests" | "/faults" | "/faults/applied" | "/events"
-            | "/reset",
+            "/healthz" | "/info" | "/requests" | "/faults" | "/faults/applied" | "/misbehave"
+            | "/events" | "/reset",
+        ) => respond::json(
+            405,
+            &json!({"error": format!("{method} not allowed on {path}")}),
+        ),
         ) => respond::json(
             405,
             &json!({"error": format!("{method} not allowed on {path}")}),
@@ -150,6 +162,28 @@ fn add_faults(shared: &Shared, body: &[u8]) -> Response<Body> {
         shared.faults.push(s);
     }
     respond::json(201, &json!(shared.faults.pending()))
+}
+
+fn add_misbehaviour(shared: &Shared, body: &[u8]) -> Response<Body> {
+    let items = match one_or_many(body) {
+        Ok(i) => i,
+        Err(e) => return bad(e),
+    };
+    let mut specs = Vec::new();
+    for item in items {
+        let spec: MisbehaveSpec = match serde_json::from_value(item) {
+            Ok(s) => s,
+            Err(e) => return bad(format!("invalid misbehaviour: {e}")),
+        };
+        if let Err(e) = spec.validate() {
+            return bad(e);
+        }
+        specs.push(spec);
+    }
+    for s in specs {
+        shared.misbehave.push(s);
+    }
+    respond::json(201, &json!(shared.misbehave.pending()))
 }
 
 /// Stores events directly (no scope, no filter): metadata.namespace and metadata.name are

@@ -29,6 +29,7 @@ mod fields;
 mod gojson;
 mod identity;
 mod managed;
+mod misbehave;
 mod model;
 mod negotiate;
 mod pagination;
@@ -219,6 +220,7 @@ pub async fn start(config: Config) -> anyhow::Result<Handle> {
         api: api::Api::new(Arc::new(store::Store::new()), res, config.bookmark_interval),
         recorder: recorder::Recorder::default(),
         faults: faults::Faults::default(),
+        misbehave: misbehave::Misbehave::default(),
         allowed_names: config.allowed_client_names.clone(),
         verbose: config.verbose,
     });

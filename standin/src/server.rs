@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::{Api, ApiRequest};
 use crate::faults::{self, Applied, FaultAction, Faults, Phase};
 use crate::identity;
+use crate::misbehave::{self, Misbehave};
 use crate::recorder::{Arrival, Recorder};
 use crate::respond::{self, Body};
 use crate::scope::Scope;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub api: Api,
     pub recorder: Recorder,
     pub faults: Faults,
+    /// Answers to spoil on purpose (see `misbehave`).
+    pub misbehave: Misbehave,
     /// Client certificate CNs whose X-Remote-* headers are trusted; empty trusts any CN the CA
     /// signed (kube-apiserver's `--requestheader-allowed-names`).
     pub allowed_names: Vec<String>,
@@ -272,7 +275,14 @@ async fn handle(req: Request<Incoming>, ctx: ConnCtx) -> Result<Response<Body>, 
         _ => resp,
     };
     shared.recorder.set_status(seq, resp.status().as_u16());
-    Ok(pretty_if_asked(parts.uri.query(), resp).await)
+    let resp = pretty_if_asked(parts.uri.query(), resp).await;
+    match shared.misbehave.take(method, &path) {
+        Some(how) => {
+            shared.recorder.set_fault(seq, how.name());
+            Ok(misbehave::apply(&how, &shared.api.res.api_version(), resp).await)
+        }
+        None => Ok(resp),
+    }
 }
 
 /// `?pretty=true` (any value but 0/false, like other Kubernetes flags): indent whole JSON

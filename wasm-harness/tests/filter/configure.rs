@@ -59,9 +59,9 @@ fn configure_reads_the_configuration_once_and_sets_up_metrics_and_the_memory_tim
         "{calls:#?}"
     );
     assert_eq!(count("proxy_get_log_level()"), 1);
-    // 14 request counters (2 APIs × 7 operations), 10 rejection reasons, 3 more counters and
+    // 14 request counters (2 APIs × 7 operations), 11 rejection reasons, 3 more counters and
     // the memory gauge, each defined once.
-    assert_eq!(count("proxy_define_metric(counter, "), 27, "{calls:#?}");
+    assert_eq!(count("proxy_define_metric(counter, "), 28, "{calls:#?}");
     assert_eq!(
         count("proxy_define_metric(gauge, activity_events.wasm_memory_bytes)"),
         1
