@@ -126,10 +126,6 @@ async fn handle(req: Request<Incoming>, shared: &Shared, info: &Info) -> Respons
             405,
             &json!({"error": format!("{method} not allowed on {path}")}),
         ),
-        ) => respond::json(
-            405,
-            &json!({"error": format!("{method} not allowed on {path}")}),
-        ),
         _ => respond::json(404, &json!({"error": format!("no admin endpoint {path}")})),
     }
 }
