@@ -63,6 +63,9 @@ MODES = os.environ.get("BENCH_MODES", "group std").split()
 WITH_NOOP = os.environ.get("BENCH_NOOP", "1") == "1" and NOOP_WASM
 WALL = os.environ.get("BENCH_WALL", "1") == "1"
 WALL_N = int(os.environ.get("BENCH_WALL_N", "10000"))
+WALL_CONNS = int(os.environ.get("BENCH_WALL_CONNECTIONS", "4"))
+WATCH_STREAMS = int(os.environ.get("BENCH_WATCH_STREAMS", "20"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 DATA = OUT / "data"
 ORG_PATH = "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane"
@@ -582,14 +585,19 @@ class Callgrind:
         sys.exit("callgrind_control -d wrote no profile")
 
 
-def measure(cg, client, idle_rate, listener, scenario, n):
-    client.run(listener, scenario, max(n // 10, 10))  # warm-up: connections, caches, VM memory
-    cg.zero()
-    t0 = time.monotonic()
-    client.run(listener, scenario, n)
-    elapsed = time.monotonic() - t0
-    total = cg.dump()
-    return (total - idle_rate * elapsed) / n
+def measure(cg, client, idle_rate, listener, scenario, n, tries=1):
+    """Instructions per request; with tries > 1 the lowest of that many windows (one-off work,
+    such as V8 compiling a function for the first time, only ever adds)."""
+    client.run(listener, scenario, max(n // 10, 20))  # warm-up: connections, caches, VM memory
+    best = None
+    for _ in range(tries):
+        cg.zero()
+        t0 = time.monotonic()
+        client.run(listener, scenario, n)
+        elapsed = time.monotonic() - t0
+        v = (cg.dump() - idle_rate * elapsed) / n
+        best = v if best is None else min(best, v)
+    return best
 
 
 def idle_rate(cg, seconds=5.0):
@@ -603,28 +611,30 @@ def idle_rate(cg, seconds=5.0):
 # --- wall clock (sidecar): watch throughput and added latency ------------------------------
 
 def wall(client):
-    res = {}
-    for mode in MODES:
-        for variant in ("base", "filter"):
-            name = f"sidecar-{mode}-{variant}"
-            rates = []
-            for _ in range(3):
-                text = client.run(name, "S4", 4)
-                secs = float(re.search(r"finished in ([\d.]+)(m?s)", text).group(1))
-                if re.search(r"finished in [\d.]+ms", text):
-                    secs /= 1000
+    """Rounds interleave the configurations, so drift in the machine's load hits them alike."""
+    rates, p50s, p99s = {}, {}, {}
+    for _ in range(ROUNDS):
+        for mode in MODES:
+            for variant in ("base", "filter"):
+                name = f"sidecar-{mode}-{variant}"
+                key = (mode, variant)
+                text = client.run(name, "S4", WATCH_STREAMS)
+                m = re.search(r"finished in ([\d.]+)(ms|s)", text)
+                secs = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
                 data = int(re.search(r"traffic: .*?, [\d.]+[KMG]?B \((\d+)\) data", text).group(1))
-                rates.append(data / secs / 1e6)
-            res[("S4", mode, variant)] = statistics.median(rates)
-            p99s, p50s = [], []
-            for r in range(3):
-                log = OUT / f"lat-{name}-{r}.tsv"
-                client.run(name, "S1", WALL_N, conns=8, extra=["--log-file", str(log)])
+                rates.setdefault(key, []).append(data / secs / 1e6)
+                log = OUT / f"lat-{name}.tsv"
+                log.unlink(missing_ok=True)
+                client.run(name, "S1", WALL_N, conns=WALL_CONNS, extra=["--log-file", str(log)])
                 lat = sorted(int(line.split("\t")[2]) for line in log.read_text().splitlines() if line.strip())
-                p99s.append(lat[int(len(lat) * 0.99) - 1])
-                p50s.append(lat[len(lat) // 2])
-            res[("p99", mode, variant)] = statistics.median(p99s)
-            res[("p50", mode, variant)] = statistics.median(p50s)
+                p99s.setdefault(key, []).append(lat[int(len(lat) * 0.99) - 1])
+                p50s.setdefault(key, []).append(lat[len(lat) // 2])
+    res = {}
+    for key in rates:
+        mode, variant = key
+        res[("S4", mode, variant)] = statistics.median(rates[key])
+        res[("p99", mode, variant)] = statistics.median(p99s[key])
+        res[("p50", mode, variant)] = statistics.median(p50s[key])
     return res
 
 
@@ -659,6 +669,7 @@ def main():
         for l in listeners:
             client.run(l, "S1", 2)
         results["wall"] = {"|".join(k): v for k, v in wall(client).items()}
+        results["wall"].update(rounds=ROUNDS, streams=WATCH_STREAMS, n=WALL_N, conns=WALL_CONNS)
         p.terminate()
         p.wait()
         procs.remove(p)
@@ -692,7 +703,8 @@ def main():
                         order.append((s, name))
     for i, (s, name) in enumerate(order, 1):
         n = N_LIST if s == "S3" else N
-        v = measure(cg, client, idle[0], name, s, n)
+        # Few S3 requests per window: a one-off cost would weigh more there.
+        v = measure(cg, client, idle[0], name, s, n, tries=2 if s == "S3" else 1)
         say(f"[{i}/{len(order)}] {s} {name}: {v:,.0f} instructions/request ({n} requests)")
         results["instr"][f"{s}|{name}"] = [v]
 

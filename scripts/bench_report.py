@@ -37,6 +37,7 @@ def instructions_report(results_path, wasm_size, cpu, stamp, command):
              f"without ext_authz), in the same run. `.wasm`: {int(wasm_size):,} bytes. "
              f"Command: `{command}`.", "", head,
              "|" + "---|" * (head.count("|") - 1)]
+    notes = []
     for s in labels:
         for topo in topo_label:
             for mode in mode_label:
@@ -53,6 +54,14 @@ def instructions_report(results_path, wasm_size, cpu, stamp, command):
                     row += f" {base / authz:.1%} |" if authz else " – |"
                 row += f" {filt / 1000:,.1f}k | {base / filt:.1%} | +{(filt - base) / 1000:,.1f}k |"
                 lines.append(row)
+                if have_authz and (s, f"{topo}-{mode}-authz") in instr:
+                    authz = instr[(s, f"{topo}-{mode}-authz")]
+                    notes.append(f"{labels[s]}, {mode_label[mode]}: ext_authz alone {authz / 1000:,.1f}k, "
+                                 f"the events filter on top +{(filt - authz) / 1000:,.1f}k "
+                                 f"(ext_authz alone ÷ ext_authz + filter = {authz / filt:.1%})")
+    if notes:
+        lines += ["", "Milo profile, the events filter's own part (against the chain with ext_authz "
+                  "and without the filter):", ""] + [f"- {n}" for n in notes]
     reps = {k: v for k, v in r["instr"].items() if len(v) > 1}
     for k, v in reps.items():
         m = statistics.median(v)
@@ -61,13 +70,15 @@ def instructions_report(results_path, wasm_size, cpu, stamp, command):
                   f"{', '.join(f'{x:,.0f}' for x in v)} (±{spread:.2%} around the median)."]
     w = r.get("wall") or {}
     if w:
-        lines += ["", "Realistic sidecar, wall clock (native Envoy, h2load over TLS + HTTP/2; "
-                  "watch: 4 streams of 10,000 events, medians of 3; latency: S1 at `-c 8`, medians "
-                  "of 3 runs):", "",
+        lines += ["", "Realistic sidecar, wall clock (native Envoy, h2load over TLS + HTTP/2, "
+                  f"configurations interleaved over {w.get('rounds', 5)} rounds, medians; watch: "
+                  f"{w.get('streams', 20)} streams of 10,000 events each; latency: S1, "
+                  f"{w.get('n', 10000):,} requests at `-c {w.get('conns', 4)}`). Noisy on a shared "
+                  "machine, unlike the counts above:", "",
                   "| mode | watch, no filter | watch, this filter | S1 p50 / p99, no filter | "
                   "S1 p50 / p99, this filter | p99 added |", "|---|---|---|---|---|---|"]
         for mode in mode_label:
-            if f"S4|{mode}|base" not in w:
+            if f"S4|{mode}|base" not in w or f"S4|{mode}|filter" not in w:
                 continue
             g = lambda k, v: w[f"{k}|{mode}|{v}"]
             lines.append(f"| {mode_label[mode]} | {g('S4', 'base'):,.0f} MB/s | {g('S4', 'filter'):,.0f} MB/s | "
