@@ -16,6 +16,7 @@ Every configuration is one listener of the same front Envoy, so all shares come 
             std      standard paths (activity_prefix /api/v1: nothing converted)
   variant   base     the same chain without the events filter (milo: and without ext_authz)
             filter   the chain with the events filter (and its buffer filter)
+            filterb  the same with BENCH_WASM_B (plain only; e.g. the build without wasm-opt)
             noop     the plain chain with the SDK's do-nothing filter (plain only)
             authz    the Milo chain with ext_authz, without the events filter (milo only)
 The upstream is a second Envoy (not measured) answering every scenario with fixed bodies, over
@@ -52,6 +53,8 @@ ENVOY = os.environ["ENVOY"]
 H2LOAD = os.environ["H2LOAD"]
 WASM = os.environ["WASM"]
 NOOP_WASM = os.environ.get("NOOP_WASM", "")
+# A second build of the filter measured next to WASM (plaintext only), e.g. without wasm-opt.
+WASM_B = os.environ.get("BENCH_WASM_B", "")
 MILO_BIN = os.environ.get("MILO_BIN", "")
 AUTHZ_BIN = os.environ.get("AUTHZ_BIN", "")
 N = int(os.environ.get("BENCH_N", "2000"))
@@ -262,7 +265,7 @@ def filter_config(topology, mode):
 def wasm_filter(name, code, vm_id, config):
     return {"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": name, "root_id": "activity_events" if vm_id == "activity_events" else "",
+        "config": {"name": name, "root_id": "" if vm_id == "noop" else "activity_events",
                    "failure_policy": "FAIL_CLOSED",
                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                      "value": json.dumps(config)},
@@ -309,10 +312,11 @@ def front_config(authz_port):
         retry = {"retry_policy": RETRY} if real else {}
         for mode in ("group", "std"):
             variants = ["base", "filter"] + (["noop"] if topo == "plain" and WITH_NOOP else []) \
+                + (["filterb"] if topo == "plain" and WASM_B else []) \
                 + (["authz"] if topo == "milo" else [])
             for variant in variants:
                 name = f"{topo}-{mode}-{variant}"
-                if variant == "filter":
+                if variant in ("filter", "filterb"):
                     routes = [
                         {"match": {"prefix": "/", "headers": [{"name": "x-activity-events-route", "string_match": {"exact": "watch"}}]},
                          "request_headers_to_remove": ["x-activity-events-route"],
@@ -356,6 +360,9 @@ def front_config(authz_port):
                     filters.append(compressor)
                 if variant == "filter":
                     filters += [wasm_filter(f"events-{topo}-{mode}", WASM, "activity_events",
+                                            filter_config(topo, mode)), buffer]
+                elif variant == "filterb":
+                    filters += [wasm_filter(f"events-b-{topo}-{mode}", WASM_B, "activity_events_b",
                                             filter_config(topo, mode)), buffer]
                 elif variant == "noop":
                     filters.append(wasm_filter(f"noop-{mode}", NOOP_WASM, "noop", {}))
@@ -551,7 +558,7 @@ def check_rewrites(ports, tokens):
             req.add_header("authorization", f"Bearer {tokens[topo]}")
         with urllib.request.urlopen(req, context=ctx if scheme == "https" else None, timeout=60) as r:
             api = json.loads(r.read())["apiVersion"]
-        want = "v1" if variant == "filter" or mode == "std" else ACT_PREFIX.removeprefix("/apis/")
+        want = "v1" if variant in ("filter", "filterb") or mode == "std" else ACT_PREFIX.removeprefix("/apis/")
         if api != want:
             sys.exit(f"{name}: S1 answered apiVersion {api}, expected {want}")
 
@@ -661,6 +668,8 @@ def main():
     front = front_config(authz_port)
     listeners = [l["name"] for l in front["static_resources"]["listeners"]]
     results = {"n": N, "n_list": N_LIST, "listeners": listeners, "instr": {}, "wall": {}}
+    if WASM_B:
+        results.update(wasm_b=os.path.basename(WASM_B), wasm_b_size=os.path.getsize(WASM_B))
 
     if WALL and "sidecar" in TOPOLOGIES:
         say("wall clock: S4 watch throughput and S1 latency in the sidecar topology (native Envoy)")
@@ -697,7 +706,7 @@ def main():
     for s in SCENARIOS:
         for topo in TOPOLOGIES:
             for mode in MODES:
-                for variant in ("base", "noop", "authz", "filter"):
+                for variant in ("base", "noop", "authz", "filter", "filterb"):
                     name = f"{topo}-{mode}-{variant}"
                     if name in fports:
                         order.append((s, name))
@@ -720,7 +729,12 @@ def main():
     say(f"raw results in {OUT / 'results.json'}")
 
 
+def on_term(*_):
+    raise SystemExit("stopped")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_term)
     try:
         main()
     finally:

@@ -24,6 +24,8 @@
 #   BENCH_WALL=1             also the sidecar's watch throughput and S1 latency (wall clock)
 #   BENCH_REPEATS=3          S1 plaintext Activity-group measured this often (repeatability)
 #   BENCH_WASM=FILE          measure another .wasm than the release build
+#   BENCH_WASM_B=FILE        also a second .wasm next to it, plaintext (e.g. the build without
+#                            wasm-opt: target/wasm32-wasip1/release/activity_events_filter.unopt.wasm)
 #   MILO_BIN, AUTHZ_BIN      prebuilt Milo stand-in and authorizer (else release builds)
 #   BENCH_SKIP_TOOLS=1       do not run scripts/tools.sh --bench (tools already provisioned)
 #   BENCH_DIR                where results go (default .run/bench/TIMESTAMP)
@@ -102,7 +104,7 @@ if [ "$MODE" = instructions ]; then
   BENCH_OUT="$OUT" ENVOY="$envoy_bin" H2LOAD="$H2LOAD" WASM="$WASM" NOOP_WASM="$noop" \
     MILO_BIN="${MILO_BIN:-}" AUTHZ_BIN="${AUTHZ_BIN:-}" python3 bench/sidecar.py
   command="scripts/bench.sh"
-  for v in BENCH_N BENCH_N_LIST BENCH_SCENARIOS BENCH_TOPOLOGIES BENCH_MODES BENCH_WASM; do
+  for v in BENCH_N BENCH_N_LIST BENCH_SCENARIOS BENCH_TOPOLOGIES BENCH_MODES BENCH_WASM BENCH_WASM_B; do
     [ -z "${!v:-}" ] || command="$v=\"${!v}\" $command"
   done
   python3 scripts/bench_report.py --instructions "$OUT/results.json" "$(wc -c <"$WASM")" "$cpu" \

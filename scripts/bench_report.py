@@ -38,6 +38,7 @@ def instructions_report(results_path, wasm_size, cpu, stamp, command):
              f"Command: `{command}`.", "", head,
              "|" + "---|" * (head.count("|") - 1)]
     notes = []
+    b_rows = []
     for s in labels:
         for topo in topo_label:
             for mode in mode_label:
@@ -54,6 +55,10 @@ def instructions_report(results_path, wasm_size, cpu, stamp, command):
                     row += f" {base / authz:.1%} |" if authz else " – |"
                 row += f" {filt / 1000:,.1f}k | {base / filt:.1%} | +{(filt - base) / 1000:,.1f}k |"
                 lines.append(row)
+                if (s, f"{topo}-{mode}-filterb") in instr:
+                    fb = instr[(s, f"{topo}-{mode}-filterb")]
+                    b_rows.append(f"| {labels[s]} | {mode_label[mode]} | {fb / 1000:,.1f}k | {base / fb:.1%} | "
+                                  f"{filt / 1000:,.1f}k | {base / filt:.1%} | {(filt - fb) / 1000:+,.1f}k |")
                 if have_authz and (s, f"{topo}-{mode}-authz") in instr:
                     authz = instr[(s, f"{topo}-{mode}-authz")]
                     notes.append(f"{labels[s]}, {mode_label[mode]}: ext_authz alone {authz / 1000:,.1f}k, "
@@ -62,6 +67,10 @@ def instructions_report(results_path, wasm_size, cpu, stamp, command):
     if notes:
         lines += ["", "Milo profile, the events filter's own part (against the chain with ext_authz "
                   "and without the filter):", ""] + [f"- {n}" for n in notes]
+    if b_rows:
+        lines += ["", f"Plaintext, the filter built two ways: B = `{r.get('wasm_b', 'BENCH_WASM_B')}` "
+                  f"({r.get('wasm_b_size', 0):,} bytes), A = the `.wasm` above:", "",
+                  "| scenario | mode | B | share | A | share | A − B |", "|---|---|---|---|---|---|---|"] + b_rows
     reps = {k: v for k, v in r["instr"].items() if len(v) > 1}
     for k, v in reps.items():
         m = statistics.median(v)
