@@ -292,7 +292,9 @@ def front_config(authz_port):
     ext_authz = {"name": "envoy.filters.http.ext_authz", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
         "transport_api_version": "V3",
-        "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "5s"},
+        # The sandbox's 5 s, stretched: a review's wall time runs slow under valgrind on a busy
+        # machine, and the count does not depend on the timeout.
+        "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "60s"},
         "failure_mode_allow": False, "status_on_error": {"code": "ServiceUnavailable"},
         "stat_prefix": "activity_events_authz"}}
     compressor = {"name": "envoy.filters.http.compressor", "typed_config": {
@@ -486,7 +488,10 @@ contexts:
 current-context: milo
 """)
     aout = OUT / "authz.out"
-    a = subprocess.Popen([AUTHZ_BIN, "serve", "--listen", "127.0.0.1:0", "--milo-kubeconfig", str(OUT / "authz-kubeconfig")],
+    # A longer review timeout than the default 5 s, for a busy machine (not measured: the
+    # reviews of the measured requests come from the authorizer's warm caches).
+    a = subprocess.Popen([AUTHZ_BIN, "serve", "--listen", "127.0.0.1:0", "--milo-kubeconfig", str(OUT / "authz-kubeconfig"),
+                          "--milo-timeout=30s"],
                          stdout=open(aout, "w"), stderr=open(OUT / "authz.log", "w"))
     procs.append(a)
     m = wait_line(aout, r'"grpc":"[^"]*:(\d+)"', a, "the authorizer")
@@ -529,12 +534,12 @@ class Client:
             a += ["-d", str(DATA / "create-request.json"), "-H", "content-type: application/json"]
         return a
 
-    def run(self, listener, scenario, n, conns=1, extra=()):
+    def run(self, listener, scenario, n, conns=1, extra=(), check=True):
         r = subprocess.run(self.args(listener, scenario, n, conns) + list(extra),
                            capture_output=True, text=True)
         text = r.stdout
         m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
-        if r.returncode != 0 or not m or int(m.group(1)) != n:
+        if check and (r.returncode != 0 or not m or int(m.group(1)) != n):
             sys.exit(f"{listener} {scenario}: not every request succeeded:\n{text}\n{r.stderr}")
         return text
 
@@ -696,6 +701,9 @@ def main():
     for l in listeners:
         if l.split("-")[0] not in TOPOLOGIES:
             continue
+        if l.startswith("milo-"):
+            # The first review fills the authorizer's caches (TokenReview, SubjectAccessReview).
+            client.run(l, "S1", 1, check=False)
         for s in SCENARIOS:
             client.run(l, s, 1)
     check_rewrites(fports, tokens)
