@@ -26,6 +26,9 @@
 #   BENCH_WASM=FILE          measure another .wasm than the release build
 #   BENCH_WASM_B=FILE        also a second .wasm next to it, plaintext (e.g. the build without
 #                            wasm-opt: target/wasm32-wasip1/release/activity_events_filter.unopt.wasm)
+#   BENCH_ROUNDS=5 BENCH_WALL_N=10000 BENCH_WALL_CONNECTIONS=4 BENCH_WATCH_STREAMS=20
+#                            the sidecar's wall-clock part: rounds, S1 requests and connections
+#                            for the latency, watch streams per round
 #   MILO_BIN, AUTHZ_BIN      prebuilt Milo stand-in and authorizer (else release builds)
 #   BENCH_SKIP_TOOLS=1       do not run scripts/tools.sh --bench (tools already provisioned)
 #   BENCH_DIR                where results go (default .run/bench/TIMESTAMP)
@@ -44,7 +47,7 @@ MODE=instructions
 for arg in "$@"; do
   case "$arg" in
     --wall) MODE=wall ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     *) printf '[bench] unknown argument: %s\n' "$arg" >&2; exit 2 ;;
   esac
 done
