@@ -47,7 +47,7 @@ MODE=instructions
 for arg in "$@"; do
   case "$arg" in
     --wall) MODE=wall ;;
-    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     *) printf '[bench] unknown argument: %s\n' "$arg" >&2; exit 2 ;;
   esac
 done
