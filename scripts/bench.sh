@@ -1,25 +1,59 @@
 #!/usr/bin/env bash
-# Benchmark: the events filter against Envoy alone and against a Lua filter doing the header
-# part, in one front Envoy (--concurrency 1) in front of an upstream Envoy that answers with
-# fixed bodies. Configurations are interleaved round by round; the report gives medians and
-# ratios to "no filter" measured in the same run. Not part of the test command.
+# Benchmark: what the events filter costs the Envoy in front of it. Not part of the test command.
 #
-#   scripts/bench.sh                      3 rounds of 5 s per scenario and configuration
-#   BENCH_ROUNDS=5 BENCH_DURATION=10s scripts/bench.sh
-#   BENCH_SCENARIOS="S1 S5" BENCH_QUICK=1 scripts/bench.sh    a subset, no memory run
+#   scripts/bench.sh               instruction counts (the default; deterministic): every
+#                                  scenario x topology x mode, with and without the filter, in
+#                                  one run, plus watch MB/s and added p99 in the realistic sidecar
+#   scripts/bench.sh --wall        the wall-clock mode (a sanity check): wrk throughput and CPU
+#                                  time, plaintext, this filter against no filter and Lua
 #
-# Scenarios: S1 GET one event (947-byte body, response rewritten to v1); S2 POST create of a
-# 1 KiB event with scope injection; S3 LIST of 500 events; S4 a watch stream of 10,000 events
-# (MB/s); S5 a non-event GET. Also: .wasm size, the VM's linear memory over 100k requests, and
-# the latency the filter adds at -c 8.
+# Instruction counts (bench/sidecar.py): the front Envoy (--concurrency 1) runs under valgrind's
+# callgrind; after a warm-up its counters are zeroed (callgrind_control -z), N requests run on one
+# kept-alive connection, the counters are dumped (callgrind_control -d), and the idle front
+# Envoy's instructions for the same time are subtracted. Topologies: plaintext (HTTP/1.1, no
+# auth: the microscope), the realistic sidecar (TLS + HTTP/2 downstream, jwt_authn with an ES256
+# token, mTLS upstream) and the Milo profile (ext_authz to the real authorizer reviewing with the
+# Milo stand-in, warm caches, then the filter); each in Activity-group and standard-paths mode.
+# Shares are "no filter" instructions divided by "this filter" instructions. Scenarios: S1 GET
+# one event (947 bytes), S2 POST create (1 KiB, scope injected; the upstream keeps its
+# connections), S3 LIST 500 events, S5 a non-event GET; S4 a watch of 10,000 events (MB/s).
+#
+#   BENCH_N=2000             requests per measurement (S3: BENCH_N_LIST, default BENCH_N/10)
+#   BENCH_SCENARIOS="S1 S2 S3 S5"  BENCH_TOPOLOGIES="plain sidecar milo"  BENCH_MODES="group std"
+#   BENCH_NOOP=1             also the SDK's do-nothing filter (bench/noop-filter), plaintext
+#   BENCH_WALL=1             also the sidecar's watch throughput and S1 latency (wall clock)
+#   BENCH_REPEATS=3          S1 plaintext Activity-group measured this often (repeatability)
+#   BENCH_WASM=FILE          measure another .wasm than the release build
+#   BENCH_WASM_B=FILE        also a second .wasm next to it, plaintext (e.g. the build without
+#                            wasm-opt: target/wasm32-wasip1/release/activity_events_filter.unopt.wasm)
+#   BENCH_ROUNDS=5 BENCH_WALL_N=10000 BENCH_WALL_CONNECTIONS=4 BENCH_WATCH_STREAMS=20
+#                            the sidecar's wall-clock part: rounds, S1 requests and connections
+#                            for the latency, watch streams per round
+#   MILO_BIN, AUTHZ_BIN      prebuilt Milo stand-in and authorizer (else release builds)
+#   BENCH_SKIP_TOOLS=1       do not run scripts/tools.sh --bench (tools already provisioned)
+#   BENCH_DIR                where results go (default .run/bench/TIMESTAMP)
+#
+# Wall-clock mode: configurations interleaved round by round, medians and ratios to "no filter"
+# measured in the same run:
+#   scripts/bench.sh --wall                      3 rounds of 5 s per scenario and configuration
+#   BENCH_ROUNDS=5 BENCH_DURATION=10s scripts/bench.sh --wall
+#   BENCH_SCENARIOS="S1 S5" BENCH_QUICK=1 scripts/bench.sh --wall    a subset, no memory run
+# Also: .wasm size, the VM's linear memory over 100k requests, and the latency the filter adds.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+MODE=instructions
+for arg in "$@"; do
+  case "$arg" in
+    --wall) MODE=wall ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    *) printf '[bench] unknown argument: %s\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 ROUNDS="${BENCH_ROUNDS:-3}"
 DURATION="${BENCH_DURATION:-5s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-8}"
-SCENARIOS="${BENCH_SCENARIOS:-S1 S2 S3 S4 S5}"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="${BENCH_DIR:-$ROOT/.run/bench/$STAMP}"
 say() { printf '[bench] %s\n' "$*" >&2; }
@@ -31,61 +65,63 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-say "provisioning tools (Envoy, wrk, h2load)"
-scripts/tools.sh --bench
+if [ "${BENCH_SKIP_TOOLS:-}" = 1 ]; then
+  say "BENCH_SKIP_TOOLS=1: using the tools already in .tools/bin"
+else
+  say "provisioning tools (Envoy, wrk, h2load, wasm-opt)"
+  scripts/tools.sh --bench
+fi
 ENVOY="$ROOT/.tools/bin/envoy"; WRK="$ROOT/.tools/bin/wrk"; H2LOAD="$ROOT/.tools/bin/h2load"
 
 say "building the filter"
-cargo build --quiet --release --target wasm32-wasip1 -p activity-events-filter
+scripts/build-wasm.sh >/dev/null
 WASM="${BENCH_WASM:-$ROOT/target/wasm32-wasip1/release/activity_events_filter.wasm}"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) cores)"
 
+if [ "$MODE" = instructions ]; then
+  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || {
+    say "valgrind is not installed (Debian: apt-get install valgrind)"; exit 1; }
+  python3 -c 'import cryptography' 2>/dev/null || {
+    say "python3 cryptography is missing (Debian: apt-get install python3-cryptography)"; exit 1; }
+  # valgrind must run Envoy itself, not the wrapper script around it.
+  envoy_bin="${BENCH_ENVOY_BIN:-$(sed -n 's/^exec \([^ ]*\) "\$@"$/\1/p' "$ENVOY")}"
+  [ -x "$envoy_bin" ] && [ "$(head -c 4 "$envoy_bin")" = $'\x7fELF' ] || {
+    say "cannot find the Envoy binary behind $ENVOY (set BENCH_ENVOY_BIN)"; exit 1; }
+  noop=""
+  if [ "${BENCH_NOOP:-1}" = 1 ]; then
+    say "building the SDK do-nothing filter (bench/noop-filter)"
+    cargo build --quiet --release --target wasm32-wasip1 --manifest-path bench/noop-filter/Cargo.toml \
+      --target-dir "$ROOT/target/noop-filter"
+    noop="$ROOT/target/noop-filter/wasm32-wasip1/release/noop_filter.wasm"
+  fi
+  if [[ " ${BENCH_TOPOLOGIES:-milo} " == *" milo "* ]]; then
+    if [ -z "${MILO_BIN:-}" ] || [ -z "${AUTHZ_BIN:-}" ]; then
+      say "building the Milo stand-in and the authorizer (release)"
+      cargo build --quiet --release -p milo-standin -p activity-events-authz
+      MILO_BIN="${MILO_BIN:-$ROOT/target/release/milo-standin}"
+      AUTHZ_BIN="${AUTHZ_BIN:-$ROOT/target/release/activity-events-authz}"
+    fi
+  fi
+  mkdir -p "$OUT"
+  say "results go to $OUT"
+  BENCH_OUT="$OUT" ENVOY="$envoy_bin" H2LOAD="$H2LOAD" WASM="$WASM" NOOP_WASM="$noop" \
+    MILO_BIN="${MILO_BIN:-}" AUTHZ_BIN="${AUTHZ_BIN:-}" python3 bench/sidecar.py
+  command="scripts/bench.sh"
+  for v in BENCH_N BENCH_N_LIST BENCH_SCENARIOS BENCH_TOPOLOGIES BENCH_MODES BENCH_WASM BENCH_WASM_B; do
+    [ -z "${!v:-}" ] || command="$v=\"${!v}\" $command"
+  done
+  python3 scripts/bench_report.py --instructions "$OUT/results.json" "$(wc -c <"$WASM")" "$cpu" \
+    "$STAMP" "$command" | tee "$OUT/results.md"
+  say "results written to $OUT/results.md"
+  exit 0
+fi
+
+SCENARIOS="${BENCH_SCENARIOS:-S1 S2 S3 S4 S5}"
 mkdir -p "$OUT/data" "$OUT/raw"
 say "results go to $OUT"
 
 say "generating bodies"
-python3 - "$OUT/data" <<'PY'
-import json, sys
-out = sys.argv[1]
-ACT = "activity.miloapis.com/v1alpha1"
-def event(i, api=ACT, message=None):
-    return {
-        "kind": "Event", "apiVersion": api,
-        "metadata": {"name": f"test-pod.{i:016x}", "namespace": "default",
-            "uid": "0b7e3a64-7d0e-4f7a-9a51-2f7c1d3b9e10", "resourceVersion": str(1000 + i),
-            "creationTimestamp": "2026-11-26T08:00:00Z",
-            "annotations": {"platform.miloapis.com/scope.type": "Organization",
-                            "platform.miloapis.com/scope.name": "acme"}},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": "default",
-            "name": "test-pod", "uid": "8f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b",
-            "resourceVersion": "4242", "fieldPath": "spec.containers{app}"},
-        "reason": "Pulled",
-        "message": message or "Successfully pulled image \"registry.example.com/app:1.2.3\" in 1.2s.",
-        "source": {"component": "kubelet", "host": "node-1"},
-        "firstTimestamp": "2026-11-26T08:00:00Z", "lastTimestamp": "2026-11-26T08:00:05Z",
-        "count": 3, "type": "Normal", "eventTime": None,
-        "reportingComponent": "kubelet", "reportingInstance": "node-1",
-    }
-def dump(obj): return json.dumps(obj, separators=(",", ":"))
-# S1: exactly 947 bytes, as in the design's baseline.
-e = event(1); e["metadata"]["name"] = "test-event"
-e["message"] += "x" * (947 - len(dump(e))); e1 = dump(e)
-assert len(e1) == 947, len(e1)
-open(f"{out}/event.json", "w").write(e1)
-open(f"{out}/created.json", "w").write(dump(event(2)))
-# S2 request: a 1 KiB core/v1 create with forged scope annotations.
-c = event(3, api="v1"); c["metadata"] = {"name": "bench-create", "namespace": "default",
-    "annotations": {"platform.miloapis.com/scope.name": "forged"}}
-body = dump(c); c["message"] += "y" * (1024 - len(body)); body = dump(c); assert len(body) == 1024
-open(f"{out}/create-request.json", "w").write(body)
-items = [event(i) for i in range(500)]
-for it in items: it.pop("kind"); it.pop("apiVersion")
-open(f"{out}/list.json", "w").write(dump({"kind": "EventList", "apiVersion": ACT,
-    "metadata": {"resourceVersion": "5000"}, "items": items}))
-with open(f"{out}/watch.jsonl", "w") as f:
-    for i in range(10000):
-        f.write(dump({"type": "ADDED" if i % 3 == 0 else "MODIFIED", "object": event(i)}) + "\n")
-open(f"{out}/pods.json", "w").write(dump({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}))
-PY
+python3 bench/bodies.py "$OUT/data"
 cat >"$OUT/data/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -195,7 +231,6 @@ mem_mid="$(sleep 1.5; mem)"
   "http://127.0.0.1:${PORT[filter]}${PATHS[S2]}" >"$OUT/raw/mem-s2.txt" 2>&1
 mem_after="$(sleep 1.5; mem)"
 
-cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') ($(nproc) cores)"
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "$ROUNDS" "$DURATION" "$CONNECTIONS" \
   "$(wc -c <"$WASM")" "$mem_before" "$mem_mid" "$mem_after" "$cpu" "$STAMP" "$mem_start" | tee "$OUT/results.md"
 say "results written to $OUT/results.md"

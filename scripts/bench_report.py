@@ -1,9 +1,105 @@
 #!/usr/bin/env python3
-"""Turn the raw wrk outputs of scripts/bench.sh into the results table (Markdown on stdout)."""
+"""The results tables of scripts/bench.sh (Markdown on stdout).
+
+    bench_report.py --instructions RESULTS.json WASM_SIZE CPU STAMP COMMAND
+        the instruction-count table from bench/sidecar.py's results
+    bench_report.py OUT ROUNDS DURATION CONNECTIONS WASM_SIZE MEM... CPU STAMP [MEM_START]
+        the wall-clock mode's tables from the raw wrk outputs in OUT/raw
+"""
 import re
 import statistics
 import sys
 from pathlib import Path
+
+
+
+def instructions_report(results_path, wasm_size, cpu, stamp, command):
+    """The instruction-count table (bench/sidecar.py's results.json) as Markdown."""
+    import json
+    r = json.loads(Path(results_path).read_text())
+    instr = {tuple(k.split("|")): statistics.median(v) for k, v in r["instr"].items()}
+    topo_label = {"plain": "plaintext", "sidecar": "realistic sidecar", "milo": "Milo profile"}
+    mode_label = {"group": "Activity group", "std": "standard paths"}
+    labels = {"S1": "S1 GET one event", "S2": "S2 POST create (upstream keeps connections)",
+              "S3": "S3 LIST 500 events", "S5": "S5 non-event GET"}
+    have_noop = any(k[1].endswith("-noop") for k in instr)
+    head = "| instructions / request (share = no filter ÷ this) | topology | mode | no filter |"
+    head += " SDK do-nothing |" if have_noop else ""
+    have_authz = any(k[1].endswith("-authz") for k in instr)
+    head += " ext_authz alone |" if have_authz else ""
+    head += " this filter | share | added by the filter |"
+    lines = [f"### Benchmark {stamp}: instructions per request", "",
+             f"Machine: {cpu}. Envoy 1.40 front `--concurrency 1` under valgrind's callgrind, "
+             f"instructions of the whole front Envoy per request: counters zeroed after a warm-up, "
+             f"{r['n']:,} requests ({r['n_list']:,} for S3) on one kept-alive connection, "
+             f"the idle rate ({statistics.mean(r['idle_rate']):,.0f} instructions/s) times the window "
+             f"subtracted. No filter: the same chain without the events filter (Milo profile: and "
+             f"without ext_authz), in the same run. `.wasm`: {int(wasm_size):,} bytes. "
+             f"Command: `{command}`.", "", head,
+             "|" + "---|" * (head.count("|") - 1)]
+    notes = []
+    b_rows = []
+    for s in labels:
+        for topo in topo_label:
+            for mode in mode_label:
+                base = instr.get((s, f"{topo}-{mode}-base"))
+                filt = instr.get((s, f"{topo}-{mode}-filter"))
+                if base is None or filt is None:
+                    continue
+                row = f"| {labels[s]} | {topo_label[topo]} | {mode_label[mode]} | {base / 1000:,.1f}k |"
+                if have_noop:
+                    noop = instr.get((s, f"{topo}-{mode}-noop"))
+                    row += f" {base / noop:.1%} |" if noop else " – |"
+                if have_authz:
+                    authz = instr.get((s, f"{topo}-{mode}-authz"))
+                    row += f" {base / authz:.1%} |" if authz else " – |"
+                row += f" {filt / 1000:,.1f}k | {base / filt:.1%} | +{(filt - base) / 1000:,.1f}k |"
+                lines.append(row)
+                if (s, f"{topo}-{mode}-filterb") in instr:
+                    fb = instr[(s, f"{topo}-{mode}-filterb")]
+                    b_rows.append(f"| {labels[s]} | {mode_label[mode]} | {fb / 1000:,.1f}k | {base / fb:.1%} | "
+                                  f"{filt / 1000:,.1f}k | {base / filt:.1%} | {(filt - fb) / 1000:+,.1f}k |")
+                if have_authz and (s, f"{topo}-{mode}-authz") in instr:
+                    authz = instr[(s, f"{topo}-{mode}-authz")]
+                    notes.append(f"{labels[s]}, {mode_label[mode]}: ext_authz alone {authz / 1000:,.1f}k, "
+                                 f"the events filter on top +{(filt - authz) / 1000:,.1f}k "
+                                 f"(ext_authz alone ÷ ext_authz + filter = {authz / filt:.1%})")
+    if notes:
+        lines += ["", "Milo profile, the events filter's own part (against the chain with ext_authz "
+                  "and without the filter):", ""] + [f"- {n}" for n in notes]
+    if b_rows:
+        lines += ["", f"Plaintext, the filter built two ways: B = `{r.get('wasm_b', 'BENCH_WASM_B')}` "
+                  f"({r.get('wasm_b_size', 0):,} bytes), A = the `.wasm` above:", "",
+                  "| scenario | mode | B | share | A | share | A − B |", "|---|---|---|---|---|---|---|"] + b_rows
+    reps = {k: v for k, v in r["instr"].items() if len(v) > 1}
+    for k, v in reps.items():
+        m = statistics.median(v)
+        spread = max(abs(x - m) for x in v) / m
+        lines += ["", f"Repeatability: {k.replace('|', ' ')} measured {len(v)} times: "
+                  f"{', '.join(f'{x:,.0f}' for x in v)} (±{spread:.2%} around the median)."]
+    w = r.get("wall") or {}
+    if w:
+        lines += ["", "Realistic sidecar, wall clock (native Envoy, h2load over TLS + HTTP/2, "
+                  f"configurations interleaved over {w.get('rounds', 5)} rounds, medians; watch: "
+                  f"{w.get('streams', 20)} streams of 10,000 events each; latency: S1, "
+                  f"{w.get('n', 10000):,} requests at `-c {w.get('conns', 4)}`). Noisy on a shared "
+                  "machine, unlike the counts above:", "",
+                  "| mode | watch, no filter | watch, this filter | S1 p50 / p99, no filter | "
+                  "S1 p50 / p99, this filter | p99 added |", "|---|---|---|---|---|---|"]
+        for mode in mode_label:
+            if f"S4|{mode}|base" not in w or f"S4|{mode}|filter" not in w:
+                continue
+            g = lambda k, v: w[f"{k}|{mode}|{v}"]
+            lines.append(f"| {mode_label[mode]} | {g('S4', 'base'):,.0f} MB/s | {g('S4', 'filter'):,.0f} MB/s | "
+                         f"{g('p50', 'base'):,.0f} / {g('p99', 'base'):,.0f} µs | "
+                         f"{g('p50', 'filter'):,.0f} / {g('p99', 'filter'):,.0f} µs | "
+                         f"{g('p99', 'filter') - g('p99', 'base'):+,.0f} µs |")
+    print("\n".join(lines + [""]))
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "--instructions":
+    instructions_report(*sys.argv[2:7])
+    sys.exit(0)
 
 out, rounds, duration, conns, wasm_size, mem0, mem1, mem2, cpu, stamp = sys.argv[1:11]
 mem_start = sys.argv[11] if len(sys.argv) > 11 else "0"

@@ -95,7 +95,7 @@ for var in $(compgen -e); do
 done
 
 say "building the filter (wasm32-wasip1) and the release binaries"
-cargo build --quiet --release --target wasm32-wasip1 -p activity-events-filter
+scripts/build-wasm.sh >/dev/null
 WASM="$TARGET/wasm32-wasip1/release/activity_events_filter.wasm"
 packages=()
 for spec in "${RUST_IMAGES[@]}"; do

@@ -78,7 +78,7 @@ ENVOY="$ROOT/.tools/bin/envoy"
 KUBECTL="$ROOT/.tools/bin/kubectl"
 
 say "building the filter (wasm32-wasip1) and the stand-ins"
-cargo build --quiet --release --target wasm32-wasip1 -p activity-events-filter
+scripts/build-wasm.sh >/dev/null
 WASM="$ROOT/target/wasm32-wasip1/release/activity_events_filter.wasm"
 # bin VAR PACKAGE BINARY: a prebuilt binary from the environment, else a release build.
 bin() {

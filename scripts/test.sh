@@ -22,7 +22,7 @@ say "clippy (wasm32-wasip1, the filter)"
 cargo clippy --release --target wasm32-wasip1 -p activity-events-filter -- -D warnings
 
 say "build the filter (wasm32-wasip1, release)"
-cargo build --release --target wasm32-wasip1 -p activity-events-filter
+scripts/build-wasm.sh >/dev/null
 wasm="target/wasm32-wasip1/release/activity_events_filter.wasm"
 say "filter size: $(wc -c <"$wasm") bytes ($wasm)"
 

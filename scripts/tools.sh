@@ -2,13 +2,13 @@
 # Provision every tool the project runs with, into the git-ignored .tools/ folder.
 # Idempotent: a second run only checks. Prints what it does.
 #
-#   scripts/tools.sh            Rust wasm target, Envoy, kubectl, docker-compose,
+#   scripts/tools.sh            Rust wasm target, Envoy, kubectl, docker-compose, wasm-opt,
 #                               kubernetes-validate and check-jsonschema (manifest checks)
 #   scripts/tools.sh --bench    also wrk and h2load (for scripts/bench.sh)
 #   scripts/tools.sh --docker   also a running Docker engine (docker/engine.sh: installs the
 #                               Debian docker.io and starts dockerd when none answers)
 #
-# Afterwards .tools/bin holds `envoy`, `kubectl`, `docker-compose`, `kubernetes-validate`,
+# Afterwards .tools/bin holds `envoy`, `kubectl`, `docker-compose`, `wasm-opt`, `kubernetes-validate`,
 # `check-jsonschema` (and `wrk`, `h2load`) wrappers that every script and test uses, so nothing
 # guesses where a tool came from.
 set -euo pipefail
@@ -177,6 +177,8 @@ deb_tool() {
 
 # docker-compose: checks docker-compose.yaml, and runs it where an engine runs (--docker).
 deb_tool docker-compose docker-compose
+# wasm-opt (binaryen): scripts/build-wasm.sh shrinks the release .wasm with -Oz.
+deb_tool wasm-opt binaryen
 
 if [ "$want_bench" = 1 ]; then
   deb_tool wrk wrk
