@@ -123,8 +123,13 @@ impl ResponsePlan {
         let hold = !watch
             && (matches!(layout, Layout::Documents)
                 || (self.api == Api::CoreV1 && self.operation != Operation::List));
+        let mut walker = Walker::new(layout, self.max_object_bytes);
+        if watch {
+            // Every watch event is held until complete: its size is capped however it is cut.
+            walker = walker.with_document_limit(self.max_object_bytes);
+        }
         ResponseRewriter {
-            walker: Walker::new(layout, self.max_object_bytes),
+            walker,
             ctx: Context {
                 api: self.api,
                 upstream_api_version: self.upstream_api_version.clone(),
@@ -136,7 +141,6 @@ impl ResponsePlan {
             hold,
             pending: Vec::new(),
             sent: false,
-            limit: self.max_object_bytes,
             failure: None,
         }
     }
@@ -184,8 +188,6 @@ pub struct ResponseRewriter {
     pending: Vec<u8>,
     /// A held document has gone on: a later refusal can only reset.
     sent: bool,
-    /// Most bytes of one watch event held back.
-    limit: usize,
     failure: Option<Failure>,
 }
 
@@ -223,10 +225,6 @@ impl ResponseRewriter {
                 let done: Vec<u8> = self.pending.drain(..end.min(self.pending.len())).collect();
                 self.sent |= done.iter().any(|b| !b.is_ascii_whitespace());
                 out.extend(done);
-            }
-            if self.watch && self.pending.len() > self.limit {
-                self.fail(UpstreamFault::TooLarge { limit: self.limit }, out);
-                return false;
             }
         }
         true

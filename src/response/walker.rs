@@ -31,28 +31,34 @@ enum Key {
 /// Longest raw key looked at: `apiVersion` with every letter `\u`-escaped fits.
 const MAX_KEY: usize = 64;
 
-fn classify_key(raw: &[u8]) -> Key {
+fn classify_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
     match raw {
-        b"apiVersion" => Key::ApiVersion,
-        b"items" => Key::Items,
-        b"rows" => Key::Rows,
-        b"object" => Key::Object,
-        _ if raw.len() > MAX_KEY => Key::Other,
-        // Plain ASCII keys of another length cannot fold onto a known one.
-        _ if raw.is_ascii() && !raw.contains(&b'\\') && !matches!(raw.len(), 4..=6 | 10) => {
-            Key::Other
-        }
-        _ => classify_folded(raw),
+        b"apiVersion" => return Ok(Key::ApiVersion),
+        b"items" => return Ok(Key::Items),
+        b"rows" => return Ok(Key::Rows),
+        b"object" => return Ok(Key::Object),
+        // Captured only up to about this length (possibly cut mid-escape): too long to be a
+        // key the layouts care about.
+        _ if raw.len() > MAX_KEY => return Ok(Key::Other),
+        _ => {}
     }
+    if raw.is_ascii() && !raw.contains(&b'\\') {
+        // Plain ASCII keys of another length cannot fold onto a known one.
+        if !matches!(raw.len(), 4..=6 | 10) {
+            return Ok(Key::Other);
+        }
+        return Ok(classify_folded(&String::from_utf8_lossy(raw)));
+    }
+    // Escapes and non-ASCII bytes: a bad escape or invalid UTF-8 is not JSON, refused rather
+    // than passed on for each decoder to read its own way.
+    let text = unescape(raw).ok_or(UpstreamFault::Malformed)?;
+    Ok(classify_folded(&text))
 }
 
-/// The slow path: unescape, then fold the way Go's `encoding/json` matches a key to a field
-/// (ASCII case, plus the two non-ASCII letters that fold onto ASCII ones: U+017F `ſ` onto `s`
-/// and U+212A Kelvin onto `k`).
-fn classify_folded(raw: &[u8]) -> Key {
-    let Some(text) = unescape(raw) else {
-        return Key::Other;
-    };
+/// The slow path: fold the way Go's `encoding/json` matches a key to a field (ASCII case, plus
+/// the two non-ASCII letters that fold onto ASCII ones: U+017F `ſ` onto `s` and U+212A Kelvin
+/// onto `k`).
+fn classify_folded(text: &str) -> Key {
     let folded: String = text.chars().map(fold_char).collect();
     match folded.as_str() {
         "apiversion" => Key::ApiVersion,
@@ -176,6 +182,10 @@ pub struct Walker {
     skip: Option<Capture>,
     /// Where in the output of the running `push` the last top-level value ended.
     boundary: Option<usize>,
+    /// Most input bytes of one top-level value (a watch event), if capped.
+    document_limit: Option<usize>,
+    /// Input bytes of the running top-level value so far.
+    document_len: usize,
 }
 
 impl Layout {
@@ -216,7 +226,17 @@ impl Walker {
             capture: None,
             skip: None,
             boundary: None,
+            document_limit: None,
+            document_len: 0,
         }
+    }
+
+    /// Cap every top-level value (a watch event) at `limit` input bytes, however the body is
+    /// cut into chunks: a longer one is refused with [`UpstreamFault::TooLarge`], and
+    /// [`Self::last_boundary`] then names the end of the value before it.
+    pub fn with_document_limit(mut self, limit: usize) -> Self {
+        self.document_limit = Some(limit);
+        self
     }
 
     /// Process one chunk, appending output to `out`. `on_value` receives every captured value
@@ -234,7 +254,8 @@ impl Walker {
         let mut i = 0;
         while i < input.len() {
             let rest = input.get(i..).unwrap_or_default();
-            i += if self.skip.is_some() {
+            let before = self.boundary;
+            let n = if self.skip.is_some() {
                 self.step_skip(rest, out)
             } else if self.capture.is_some() {
                 self.step_capture(rest, out, on_value)?
@@ -244,6 +265,18 @@ impl Walker {
                     Lex::Normal => self.step_normal(rest, out)?,
                 }
             };
+            i += n;
+            if let Some(limit) = self.document_limit {
+                // Steps that end a top-level value end exactly there, so the count is exact.
+                self.document_len = self.document_len.saturating_add(n);
+                if self.document_len > limit {
+                    self.boundary = before;
+                    return Err(UpstreamFault::TooLarge { limit });
+                }
+                if self.boundary != before {
+                    self.document_len = 0;
+                }
+            }
         }
         Ok(())
     }
@@ -471,7 +504,7 @@ impl Walker {
         match kind {
             Str::Key => {
                 out.push(b);
-                let key = classify_key(&self.key);
+                let key = classify_key(&self.key)?;
                 if let Some(f) = self.frames.last_mut() {
                     f.key = key;
                 }
@@ -788,9 +821,19 @@ mod tests {
             } else {
                 &[b"{\"a\":1]", b"[1}"]
             };
+            // A key with a bad escape or invalid UTF-8 (found by the walker fuzz target).
+            let bad_keys: &[&[u8]] = if layout == Layout::Documents {
+                &[]
+            } else {
+                &[
+                    b"{\"a\\u0070iVe\\u+073ion\":\"activity.miloapis.com/v1alpha1\"}",
+                    b"{\"ki\xffd\":1}",
+                ]
+            };
             for input in [&b"plain text"[..], b"\"a string\"", b"}", b"{},", b"{} x"]
                 .iter()
                 .chain(mismatched)
+                .chain(bad_keys)
             {
                 assert_eq!(
                     fault_of(layout.clone(), input, 2),
