@@ -216,12 +216,14 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
             config.metadata_namespace = ns;
         }
         let d = IdentityFields::default();
+        let userinfo_first = id.userinfo.is_some();
         config.identity = IdentityFields {
             user: field_path("user", id.user, d.user)?,
             uid: field_path("uid", id.uid, d.uid)?,
             groups: field_path("groups", id.groups, d.groups)?,
             extra: field_path("extra", id.extra, d.extra)?,
             userinfo: field_path("userinfo", id.userinfo, d.userinfo)?,
+            userinfo_first,
         };
     }
     if let Some(extras) = raw.forward_extras {
@@ -338,7 +340,10 @@ mod tests {
     #[test]
     fn the_documented_example_parses() {
         let c = parse(Some(include_bytes!("../testdata/config-full.json"))).unwrap();
-        assert_eq!(c, Config::default());
+        // Every default spelled out, and naming `userinfo` says to read it first.
+        let mut want = Config::default();
+        want.identity.userinfo_first = true;
+        assert_eq!(c, want);
     }
 
     #[test]

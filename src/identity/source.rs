@@ -1,7 +1,10 @@
 //! Where the identity comes from: the host's dynamic metadata, behind a trait so the whole
 //! request decision runs natively in tests with a mock host.
 //!
-//! The host is asked for the whole metadata namespace first (one host call). Envoy answers
+//! When the configuration names the `userinfo` field, that one string is asked for first (a
+//! string copy is far cheaper for Envoy than serializing the namespace struct); when it is
+//! absent, the rest applies. The host is asked for the whole metadata namespace (one host
+//! call). Envoy answers
 //! "cannot serialize" (proxy-wasm status 3) when the namespace holds a value type it does not
 //! encode; then each configured field is asked for on its own: `userinfo` first, and when that
 //! is absent, user, uid, groups and extra.
@@ -51,6 +54,19 @@ impl IdentityMetadata {
         namespace: &str,
         fields: &IdentityFields,
     ) -> Result<Self, IdentityError> {
+        if fields.userinfo_first {
+            match source.field(namespace, &fields.userinfo) {
+                Ok(Some(info)) if !info.is_empty() => return Ok(IdentityMetadata::UserInfo(info)),
+                // Absent, empty or not a string: the namespace decides, as without the hint.
+                Ok(_) | Err(SourceError::CannotSerialize) => {}
+                Err(e) => {
+                    return Err(host_error(
+                        &format!("metadata field {}", fields.userinfo.join(".")),
+                        e,
+                    ))
+                }
+            }
+        }
         match source.namespace(namespace) {
             Ok(found) => Ok(IdentityMetadata::Namespace(found)),
             Err(SourceError::CannotSerialize) => {
@@ -205,6 +221,31 @@ mod tests {
             .with("authn.user", Ok(b"mallory".to_vec()));
         assert_eq!(user_of(&mut host).unwrap(), "carol||g");
         assert_eq!(host.asked, ["authn", "authn.userinfo"]);
+    }
+
+    #[test]
+    fn a_configured_userinfo_is_one_string_read() {
+        // {"username":"carol","groups":["g"]}
+        let info = b"eyJ1c2VybmFtZSI6ImNhcm9sIiwiZ3JvdXBzIjpbImciXX0".to_vec();
+        let fields = IdentityFields {
+            userinfo_first: true,
+            ..IdentityFields::default()
+        };
+        let ns = encode([(&b"user"[..], &b"mallory"[..])]);
+        let mut host = MockHost::default()
+            .with(NS, Ok(ns.clone()))
+            .with("authn.userinfo", Ok(info));
+        let metadata = IdentityMetadata::fetch(&mut host, NS, &fields).unwrap();
+        assert_eq!(metadata.user(&fields).unwrap().username, "carol");
+        assert_eq!(host.asked, ["authn.userinfo"]);
+        // Absent: the namespace decides, exactly as without the hint.
+        let mut host = MockHost::default().with(NS, Ok(ns));
+        let metadata = IdentityMetadata::fetch(&mut host, NS, &fields).unwrap();
+        assert_eq!(metadata.user(&fields).unwrap().username, "mallory");
+        assert_eq!(host.asked, ["authn.userinfo", "authn"]);
+        // A host failure is not papered over.
+        let mut host = MockHost::default().with("authn.userinfo", Err(SourceError::Host(2)));
+        assert!(IdentityMetadata::fetch(&mut host, NS, &fields).is_err());
     }
 
     #[test]
