@@ -192,6 +192,14 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
             });
         }
     }
+    // Every reading may have been refused (a bad parent id) without naming the events group.
+    if any_project_tail {
+        return Err(if clean.is_some() {
+            RouteError::NotFound
+        } else {
+            RouteError::MalformedPath
+        });
+    }
     Ok(Classification::NotEvent)
 }
 
@@ -804,6 +812,8 @@ mod tests {
         for path in [
             "/projects/projects/1/control-plane/api/v1/events",
             "/x/projects/a/b/projects/p/control-plane/apis/events.k8s.io/v1/events",
+            // Found by the route fuzz target: the first prefix's id is one Milo refuses.
+            "/apis/resourcemanager.miloapis.com/v1alpha1/projects/\\/control-plane/projects/1/control-plane/api/v1/watch/namespaces/t/events",
         ] {
             assert_eq!(err("GET", path), RouteError::NotFound, "{path}");
         }

@@ -93,6 +93,28 @@ fn starts(segs: &[&[u8]]) -> Vec<usize> {
     for i in 0..segs.len() {
         if at(i) == Some(b"projects") && at(i + 2) == Some(b"control-plane") {
             out.push(i + 3);
+            // Milo's project router runs first; the organization and user handlers then read
+            // what it left.
+            let j = i + 3;
+            let lead = (at(j), at(j + 1), at(j + 2), at(j + 3), at(j + 5));
+            if matches!(
+                lead,
+                (
+                    Some(b"apis"),
+                    Some(b"resourcemanager.miloapis.com"),
+                    Some(b"v1alpha1"),
+                    Some(b"organizations"),
+                    Some(b"control-plane")
+                ) | (
+                    Some(b"apis"),
+                    Some(b"iam.miloapis.com"),
+                    Some(b"v1alpha1"),
+                    Some(b"users"),
+                    Some(b"control-plane")
+                )
+            ) {
+                out.push(j + 6);
+            }
         }
     }
     out
