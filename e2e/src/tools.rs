@@ -8,6 +8,17 @@ use std::sync::OnceLock;
 use anyhow::{bail, Context, Result};
 
 /// The repository root.
+/// Every shipped Envoy config that carries the filter and the event routes, relative to the
+/// repository root (`deploy/envoy.yaml` is a byte-identical copy of `envoy/envoy.yaml`;
+/// `envoy/compose.yaml` is generated).
+pub const SHIPPED_ENVOY_CONFIGS: [&str; 5] = [
+    "envoy/envoy.yaml",
+    "deploy/envoy.yaml",
+    "envoy/sandbox.yaml",
+    "envoy/sandbox-jwt.yaml",
+    "envoy/compose.yaml",
+];
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -232,13 +232,7 @@ fn sandbox_config_validates_and_docker_compose_file_is_valid() -> Result<()> {
 fn shipped_configs() -> Result<Vec<(&'static str, serde_json::Value)>> {
     let root = tools::repo_root();
     let mut out = Vec::new();
-    for name in [
-        "envoy/envoy.yaml",
-        "deploy/envoy.yaml",
-        "envoy/sandbox.yaml",
-        "envoy/sandbox-jwt.yaml",
-        "envoy/compose.yaml",
-    ] {
+    for name in tools::SHIPPED_ENVOY_CONFIGS {
         let text = std::fs::read_to_string(root.join(name))?;
         let mut filled = String::with_capacity(text.len());
         let mut rest = text.as_str();

@@ -78,13 +78,7 @@ fn the_shipped_filter_cannot_trap_on_demand() -> Result<()> {
 #[test]
 fn every_shipped_config_reloads_a_failed_vm() -> Result<()> {
     let root = tools::repo_root();
-    for name in [
-        "envoy/envoy.yaml",
-        "deploy/envoy.yaml",
-        "envoy/sandbox.yaml",
-        "envoy/sandbox-jwt.yaml",
-        "envoy/compose.yaml",
-    ] {
+    for name in tools::SHIPPED_ENVOY_CONFIGS {
         let text = std::fs::read_to_string(root.join(name))?;
         let policies: Vec<&str> = text
             .lines()

@@ -71,48 +71,35 @@ fn clean(decoded: &[u8]) -> Vec<&[u8]> {
 fn starts(segs: &[&[u8]]) -> Vec<usize> {
     let mut out = vec![0];
     let at = |i: usize| segs.get(i).copied();
-    let lead = (at(0), at(1), at(2), at(3), at(5));
-    if matches!(
-        lead,
-        (
-            Some(b"apis"),
-            Some(b"resourcemanager.miloapis.com"),
-            Some(b"v1alpha1"),
-            Some(b"organizations"),
-            Some(b"control-plane")
-        ) | (
-            Some(b"apis"),
-            Some(b"iam.miloapis.com"),
-            Some(b"v1alpha1"),
-            Some(b"users"),
-            Some(b"control-plane")
+    // An organization or user prefix starting at segment `j`.
+    let context_at = |j: usize| {
+        matches!(
+            (at(j), at(j + 1), at(j + 2), at(j + 3), at(j + 5)),
+            (
+                Some(b"apis"),
+                Some(b"resourcemanager.miloapis.com"),
+                Some(b"v1alpha1"),
+                Some(b"organizations"),
+                Some(b"control-plane")
+            ) | (
+                Some(b"apis"),
+                Some(b"iam.miloapis.com"),
+                Some(b"v1alpha1"),
+                Some(b"users"),
+                Some(b"control-plane")
+            )
         )
-    ) {
+    };
+    if context_at(0) {
         out.push(6);
     }
     for i in 0..segs.len() {
         if at(i) == Some(b"projects") && at(i + 2) == Some(b"control-plane") {
-            out.push(i + 3);
+            let j = i + 3;
+            out.push(j);
             // Milo's project router runs first; the organization and user handlers then read
             // what it left.
-            let j = i + 3;
-            let lead = (at(j), at(j + 1), at(j + 2), at(j + 3), at(j + 5));
-            if matches!(
-                lead,
-                (
-                    Some(b"apis"),
-                    Some(b"resourcemanager.miloapis.com"),
-                    Some(b"v1alpha1"),
-                    Some(b"organizations"),
-                    Some(b"control-plane")
-                ) | (
-                    Some(b"apis"),
-                    Some(b"iam.miloapis.com"),
-                    Some(b"v1alpha1"),
-                    Some(b"users"),
-                    Some(b"control-plane")
-                )
-            ) {
+            if context_at(j) {
                 out.push(j + 6);
             }
         }
