@@ -79,6 +79,7 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_get_log_level(level: *mut u32) -> u32;
+    fn proxy_log(level: u32, message: *const u8, message_size: usize) -> u32;
     fn proxy_close_stream(stream_type: u32) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
@@ -250,6 +251,15 @@ pub fn reset_response() {
     // StreamType::HttpResponse. Nothing more can be done if the host refuses.
     // SAFETY: plain integer argument.
     let _ = unsafe { proxy_close_stream(1) };
+}
+
+/// proxy-wasm's critical log level.
+pub const LOG_CRITICAL: u32 = 5;
+
+/// One line in Envoy's log at `level` (0 trace … 5 critical); nothing else to do if refused.
+pub fn log(level: u32, message: &str) {
+    // SAFETY: pointer and length describe a live slice.
+    let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
 }
 
 /// The host's log level for this plugin (0 trace … 5 critical).

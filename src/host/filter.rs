@@ -2,10 +2,8 @@
 
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
-
 use super::abi::{self, BufferType, MapType};
+use super::dispatch::Action;
 use super::Shared;
 use crate::identity::source::{IdentitySource, SourceError};
 use crate::k8s::discovery::{self, DiscoveryDoc};
@@ -155,7 +153,7 @@ impl EventsFilter {
         }
     }
 
-    fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
+    pub fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
         for w in std::mem::take(&mut self.warnings) {
             if abi::add_header(MapType::ResponseHeaders, b"warning", w.as_bytes()).is_err() {
                 log::warn!("activity-events: cannot add a Warning header");
@@ -295,7 +293,7 @@ impl EventsFilter {
         Action::Continue
     }
 
-    fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    pub fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if let Some(doc) = self.discovery {
             return self.on_discovery_body(doc, body_size, end_of_stream);
         }
@@ -428,32 +426,33 @@ impl IdentitySource for HostMetadata {
     }
 }
 
-impl Context for EventsFilter {}
-
-impl HttpContext for EventsFilter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+/// The stream callbacks `dispatch` routes here.
+impl EventsFilter {
+    pub fn on_request_headers(&mut self, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
             return self.internal("the events filter has no configuration");
         };
         self.on_headers(&shared, end_of_stream)
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
             return Action::Continue;
         };
         self.on_body(&shared, body_size, end_of_stream)
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.on_response_headers(end_of_stream)
+    pub fn on_request_trailers(&mut self) -> Action {
+        if self.body.is_some() {
+            return self.reject(&Rejection::new(
+                Reason::BadRequest,
+                "request trailers are not supported on event writes",
+            ));
+        }
+        Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        self.on_response_body(body_size, end_of_stream)
-    }
-
-    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+    pub fn on_response_trailers(&mut self) -> Action {
         // The body ended without end-of-stream (Envoy's decompressor ends a decompressed body
         // with trailers). Complete documents have gone on already; what is still held is an
         // unfinished one, which is dropped. The stream must not be reset from here (Envoy 1.40
@@ -471,16 +470,6 @@ impl HttpContext for EventsFilter {
                     }
                 }
             }
-        }
-        Action::Continue
-    }
-
-    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        if self.body.is_some() {
-            return self.reject(&Rejection::new(
-                Reason::BadRequest,
-                "request trailers are not supported on event writes",
-            ));
         }
         Action::Continue
     }

@@ -2,7 +2,9 @@
 //! or the rewriter, write once, count. Every decision is made in the pure modules.
 
 mod abi;
+mod dispatch;
 mod filter;
+mod logger;
 mod metrics;
 mod root;
 #[cfg(feature = "trap-on-demand")]

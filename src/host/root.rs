@@ -3,46 +3,30 @@
 
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
-
 use super::abi::{self, BufferType};
-use super::filter::EventsFilter;
+use super::logger;
 use super::metrics::Metrics;
 use super::Shared;
 use crate::config;
 
-proxy_wasm::main! {{
-    // Refined from the host's level in on_configure; debug logs cost nothing when filtered here.
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
-}}
-
 /// How often the linear-memory gauge is refreshed.
 const MEMORY_GAUGE_PERIOD_MS: u32 = 1000;
 
+/// The plugin's root context: its configuration, once valid, shared by every stream.
 #[derive(Default)]
 pub struct Root {
     shared: Option<Rc<Shared>>,
 }
 
-impl Context for Root {}
-
-fn level_from_host(level: u32) -> LogLevel {
-    match level {
-        0 => LogLevel::Trace,
-        1 => LogLevel::Debug,
-        2 => LogLevel::Info,
-        3 => LogLevel::Warn,
-        4 => LogLevel::Error,
-        _ => LogLevel::Critical,
+impl Root {
+    /// What a new stream of this plugin gets; `None` before a valid configuration.
+    pub fn shared(&self) -> Option<Rc<Shared>> {
+        self.shared.clone()
     }
-}
 
-impl RootContext for Root {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+    pub fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         if let Some(level) = abi::log_level() {
-            proxy_wasm::set_log_level(level_from_host(level));
+            logger::set_level_from_host(level);
         }
         let raw = match abi::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
             Ok(raw) => raw,
@@ -79,18 +63,9 @@ impl RootContext for Root {
         }
     }
 
-    fn on_tick(&mut self) {
+    pub fn on_tick(&self) {
         if let Some(shared) = &self.shared {
             shared.metrics.record_memory();
         }
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // Never None: the SDK panics on None. Without a configuration the stream fails closed.
-        Some(Box::new(EventsFilter::new(self.shared.clone())))
     }
 }

@@ -83,8 +83,6 @@ fn an_event_request_sees_the_callbacks_in_envoys_order() {
             "proxy_on_response_headers = 0",
             "proxy_on_response_body = 0",
             "proxy_on_response_trailers = 0",
-            "proxy_on_log",
-            "proxy_on_done = 1",
             "proxy_on_delete",
         ]
     );
@@ -107,8 +105,6 @@ fn a_local_reply_goes_through_the_filters_response_callbacks_untouched() {
             "proxy_on_request_headers = 1",
             "proxy_on_response_headers = 0",
             "proxy_on_response_body = 0",
-            "proxy_on_log",
-            "proxy_on_done = 1",
             "proxy_on_delete",
         ]
     );

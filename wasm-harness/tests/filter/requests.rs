@@ -72,8 +72,6 @@ fn a_clean_non_event_request_costs_one_host_call() {
         [
             "proxy_on_context_create",
             "proxy_on_request_headers = 0",
-            "proxy_on_log",
-            "proxy_on_done = 1",
             "proxy_on_delete"
         ]
     );
