@@ -407,7 +407,17 @@ struct HostMetadata;
 
 impl HostMetadata {
     fn get(path: &[&str]) -> Result<Option<Vec<u8>>, SourceError> {
-        abi::get_property(path).map_err(|e| match e.0 {
+        let got = abi::get_property(path);
+        log::debug!(
+            "activity-events: identity metadata {}: {}",
+            path.join("."),
+            match &got {
+                Ok(Some(v)) => format!("{} bytes", v.len()),
+                Ok(None) => "absent".to_owned(),
+                Err(e) => format!("host status {}", e.0),
+            }
+        );
+        got.map_err(|e| match e.0 {
             SERIALIZATION_FAILURE => SourceError::CannotSerialize,
             status => SourceError::Host(status),
         })

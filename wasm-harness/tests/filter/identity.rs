@@ -147,6 +147,54 @@ fn the_per_field_fallback_takes_userinfo_first() {
     assert_eq!(s.count_calls("proxy_get_property"), 2, "{:#?}", s.calls());
 }
 
+/// The Milo profile's config names only `userinfo`: that one string is the only metadata read.
+#[test]
+fn a_config_naming_only_userinfo_reads_that_one_string() {
+    let config = format!(r#"{{"identity":{{"metadata_namespace":"{NS}","userinfo":"userinfo"}}}}"#);
+    let vm = Vm::filter(Some(&config));
+    let mut s = stream_as(
+        &vm,
+        userinfo(r#"{"username":"dave","groups":["ops"]}"#, false),
+    );
+    s.request_headers(&request("GET", GET), true);
+    s.expect_no_local_reply();
+    assert_eq!(
+        identity_headers(&s),
+        pairs(&[("x-remote-user", "dave"), ("x-remote-group", "ops")])
+    );
+    let reads: Vec<String> = s
+        .calls()
+        .into_iter()
+        .map(|c| c.to_string())
+        .filter(|c| c.starts_with("proxy_get_property"))
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert!(reads[0].contains(&format!("{NS}/userinfo")), "{reads:#?}");
+}
+
+/// The JWT profile's config names the structured fields and `userinfo`: one namespace read
+/// finds either, so `userinfo` is not asked for on its own first.
+#[test]
+fn a_config_naming_the_fields_too_reads_the_namespace_once() {
+    let config = format!(
+        r#"{{"identity":{{"metadata_namespace":"{NS}","user":["jwt_payload","sub"],
+        "groups":["jwt_payload","groups"],"userinfo":["jwt_payload","userinfo"]}}}}"#
+    );
+    let vm = Vm::filter(Some(&config));
+    let payload = Value::object([
+        ("sub", Value::from("erin")),
+        ("groups", Value::list(["devs"])),
+    ]);
+    let mut s = stream_as(&vm, Value::object([("jwt_payload", payload)]));
+    s.request_headers(&request("GET", GET), true);
+    s.expect_no_local_reply();
+    assert_eq!(
+        identity_headers(&s),
+        pairs(&[("x-remote-user", "erin"), ("x-remote-group", "devs")])
+    );
+    assert_eq!(s.count_calls("proxy_get_property"), 1, "{:#?}", s.calls());
+}
+
 #[test]
 fn an_unreadable_namespace_is_a_500_that_names_no_value() {
     let vm = Vm::filter(None);
