@@ -141,18 +141,28 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
     // Milo's readings first (the first one forwards), then the same after a normalisation
     // some server or proxy on the way might apply.
     let normalized = remove_dot_segments(&decoded);
-    let readings = [
-        parent::resolve(&decoded, ProjectRouter::Anywhere),
-        parent::resolve(&decoded, ProjectRouter::LongFormOnly),
-        parent::resolve(&normalized, ProjectRouter::Anywhere),
-        parent::resolve(&normalized, ProjectRouter::LongFormOnly),
-    ];
+    // A path without empty or dot segments (the usual one) normalizes to itself: its readings
+    // would only be repeated, and every check below treats a repeated reading as the first.
+    let variants: &[&[u8]] = if normalized == decoded {
+        &[&decoded]
+    } else {
+        &[&decoded, &normalized]
+    };
+    let readings: Vec<_> = variants
+        .iter()
+        .flat_map(|p| {
+            [
+                parent::resolve(p, ProjectRouter::Anywhere),
+                parent::resolve(p, ProjectRouter::LongFormOnly),
+            ]
+        })
+        .collect();
     let clean = if escapes_valid {
         CleanPath::parse(path)
     } else {
         None
     };
-    if let (Some(clean), [Ok(primary), others @ ..]) = (&clean, &readings) {
+    if let (Some(clean), [Ok(primary), others @ ..]) = (&clean, readings.as_slice()) {
         if let Some(strict) = clean.served(&primary.path) {
             if let Some(matched) = match_event_path(&strict.segs)? {
                 let agreed = others.iter().all(|r| match r {
@@ -180,7 +190,7 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
             }
         }
     }
-    let any_project_tail = [&decoded, &normalized]
+    let any_project_tail = variants
         .iter()
         .any(|p| project_tails(p).any(|tail| event_group_resource(tail).is_some()));
     for reading in readings.iter().flatten() {
