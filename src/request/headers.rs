@@ -150,10 +150,10 @@ pub fn forward_headers(
     // Every event request is refused for half a scope: Activity could not filter its reads.
     let scope = scope_of(user).map_err(|e| e.rejection())?;
     check_parent(user, request.route.parent.as_ref()).map_err(|e| e.rejection())?;
-    check_value("user", &user.username, Slot::Value)?;
-    check_value("uid", &user.uid, Slot::Value)?;
+    check_value(|| "user".into(), &user.username, Slot::Value)?;
+    check_value(|| "uid".into(), &user.uid, Slot::Value)?;
     for g in &user.groups {
-        check_value("group", g, Slot::Group)?;
+        check_value(|| "group".into(), g, Slot::Group)?;
     }
     let extras: Vec<(&str, &str, &[std::borrow::Cow<'_, str>])> = config
         .forward_extras
@@ -165,7 +165,7 @@ pub fn forward_headers(
         .collect();
     for (key, _, values) in &extras {
         for v in values.iter() {
-            check_value(&format!("extra {key}"), v, Slot::Value)?;
+            check_value(|| format!("extra {key}"), v, Slot::Value)?;
         }
     }
 
@@ -248,9 +248,10 @@ pub fn forward_headers(
 
 /// An identity value the upstream would read back differently is never sent (CR/LF/NUL would
 /// even split or end headers); see [`crate::identity::forward`].
-fn check_value(what: &str, value: &str, slot: Slot) -> Result<(), Rejection> {
+/// `what` names the value in the refusal; it is only formatted for one.
+fn check_value(what: impl FnOnce() -> String, value: &str, slot: Slot) -> Result<(), Rejection> {
     forward::check(value, slot)
-        .map_err(|problem| IdentityError::Unforwardable(what.to_owned(), problem).rejection())
+        .map_err(|problem| IdentityError::Unforwardable(what(), problem).rejection())
 }
 
 #[cfg(test)]
