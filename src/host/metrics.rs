@@ -1,16 +1,15 @@
 //! Counters, defined once per VM and shared by every stream. Envoy exposes them as
 //! `wasmcustom.activity_events.*`.
 
-use std::collections::HashMap;
-
 use super::abi;
 use crate::k8s::api::{Api, Operation};
 use crate::k8s::status::Reason;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: HashMap<(Api, Operation), u32>,
-    rejections: HashMap<Reason, u32>,
+    // A dozen entries each: a linear search is cheaper than hashing the key on every request.
+    requests: Vec<((Api, Operation), u32)>,
+    rejections: Vec<(Reason, u32)>,
     scope_injections: Option<u32>,
     spoofed_headers_removed: Option<u32>,
     responses_aborted: Option<u32>,
@@ -28,14 +27,14 @@ impl Metrics {
                     op.metric_name()
                 );
                 if let Ok(id) = abi::define_counter(&name) {
-                    m.requests.insert((api, op), id);
+                    m.requests.push(((api, op), id));
                 }
             }
         }
         for reason in Reason::ALL {
             let name = format!("activity_events.rejections.{}", reason.metric_name());
             if let Ok(id) = abi::define_counter(&name) {
-                m.rejections.insert(reason, id);
+                m.rejections.push((reason, id));
             }
         }
         m.scope_injections = abi::define_counter("activity_events.scope_injections").ok();
@@ -47,13 +46,13 @@ impl Metrics {
     }
 
     pub fn request(&self, api: Api, op: Operation) {
-        if let Some(id) = self.requests.get(&(api, op)) {
+        if let Some((_, id)) = self.requests.iter().find(|(k, _)| *k == (api, op)) {
             abi::increment(*id);
         }
     }
 
     pub fn rejection(&self, reason: Reason) {
-        if let Some(id) = self.rejections.get(&reason) {
+        if let Some((_, id)) = self.rejections.iter().find(|(k, _)| *k == reason) {
             abi::increment(*id);
         }
     }
