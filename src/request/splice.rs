@@ -243,19 +243,43 @@ fn member<'o>(obj: &'o Obj, text: &str, name: &str) -> Option<&'o Member> {
 
 /// No key repeats and none is a case variant of a guarded name.
 fn check_keys(obj: &Obj, text: &str, guarded: &[&'static str]) -> Option<()> {
-    let mut keys = Vec::with_capacity(obj.members.len());
     for m in &obj.members {
         let k = text.get(m.key.clone())?;
-        if variant_of(k, guarded).is_some() {
+        // Keys here are ASCII, for which folding onto a guarded name needs the same length and
+        // equality ignoring ASCII case: a cheap necessary condition before the real test.
+        let near = guarded.iter().any(|g| {
+            g.len() == k.len()
+                && g.bytes().next().map(|c| c | 0x20) == k.bytes().next().map(|c| c | 0x20)
+                && *g != k
+                && g.eq_ignore_ascii_case(k)
+        });
+        if near && variant_of(k, guarded).is_some() {
             return None;
         }
-        keys.push(k);
     }
-    keys.sort_unstable();
-    if keys.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
+    if has_duplicates(obj, text) {
         return None;
     }
     Some(())
+}
+
+/// Below this many members every pair is compared (no allocation, and most pairs differ in
+/// length); above it the keys are sorted.
+const PAIRWISE: usize = 32;
+
+fn has_duplicates(obj: &Obj, text: &str) -> bool {
+    let key = |m: &Member| text.get(m.key.clone());
+    if obj.members.len() <= PAIRWISE {
+        return obj.members.iter().enumerate().any(|(i, a)| {
+            obj.members
+                .iter()
+                .skip(i + 1)
+                .any(|b| a.key.len() == b.key.len() && key(a) == key(b))
+        });
+    }
+    let mut keys: Vec<Option<&str>> = obj.members.iter().map(key).collect();
+    keys.sort_unstable();
+    keys.windows(2).any(|w| matches!(w, [a, b] if a == b))
 }
 
 /// The content of a string literal without escapes, `None` for anything else.
@@ -344,6 +368,50 @@ struct Scan<'a> {
     i: usize,
 }
 
+/// Bytes looked at one by one before the word scan starts: most keys and values are shorter,
+/// and for them setting up the word scan costs more than it saves.
+const SHORT: usize = 16;
+
+/// Where the first quote, backslash or control character is: byte by byte for short strings,
+/// then eight bytes at a time while there is none (long strings are much of a body), then byte
+/// by byte again to find it exactly.
+fn stop_at(bytes: &[u8]) -> Option<usize> {
+    let stop = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+    let head = bytes.get(..SHORT).unwrap_or(bytes);
+    if let Some(at) = head.iter().position(|&c| stop(c)) {
+        return Some(at);
+    }
+    let rest = bytes.get(head.len()..)?;
+    words_then_bytes(rest).map(|at| head.len() + at)
+}
+
+fn words_then_bytes(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // Exact "some byte is zero" and "some byte is below n" tests (no false positives when no
+    // byte qualifies), so a clean word is skipped and a word that is not is searched bytewise.
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
+    let mut skipped = 0;
+    for word in bytes.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let v = u64::from_le_bytes(word);
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        if zero(quote) | zero(backslash) | below(v, 0x20) != 0 {
+            break;
+        }
+        skipped += 8;
+    }
+    let at = bytes
+        .get(skipped..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    Some(skipped + at)
+}
+
 impl Scan<'_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -396,7 +464,8 @@ impl Scan<'_> {
         let open = self.i;
         self.eat(b'{')?;
         let capture = level != Level::Other;
-        let mut members = Vec::new();
+        // An Event's top level has about 15 members and its metadata fewer: one allocation.
+        let mut members = Vec::with_capacity(if capture { 16 } else { 0 });
         self.ws();
         if self.eat(b'}').is_none() {
             loop {
@@ -482,11 +551,7 @@ impl Scan<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let rest = self.b.get(self.i..)?;
-            let stop = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-            self.i += stop;
+            self.i += stop_at(self.b.get(self.i..)?)?;
             match self.peek()? {
                 b'"' => {
                     let content = start..self.i;
@@ -909,6 +974,26 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_are_found_among_few_and_many_keys() {
+        for n in [2, PAIRWISE, PAIRWISE + 1, 200] {
+            let mut keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":\"v\"")).collect();
+            let body = |keys: &[String]| {
+                format!(
+                    "{{\"metadata\":{{\"annotations\":{{{}}}}}}}",
+                    keys.join(",")
+                )
+            };
+            plain(&body(&keys), Some(&org()), Some(RETAG));
+            keys.push(format!("\"k{}\":\"w\"", n / 2));
+            not_plain(body(&keys).as_bytes(), Some(&org()), Some(RETAG));
+            // Same length, different bytes: not a duplicate.
+            keys.pop();
+            keys.push("\"kX\":1".into());
+            plain(&body(&keys), None, None);
+        }
+    }
+
+    #[test]
     fn nesting_deeper_than_the_margin_is_left_to_the_value_path() {
         let nested = |n: usize| format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
         plain(&nested(MAX_DEPTH - 1), Some(&org()), Some(RETAG));
@@ -919,6 +1004,41 @@ mod tests {
         let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
         plain(&objects(MAX_DEPTH), None, None);
         not_plain(objects(MAX_DEPTH + 1).as_bytes(), None, None);
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_stop_like_a_byte_scan() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        // Bytes around the stops and the word tricks' edges (0x80 and up, one off each stop).
+        let fill = [
+            b'a', 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff, 0x20,
+        ];
+        let stops = [b'"', b'\\', 0x00, 0x01, 0x1f, b'\n'];
+        for len in 0..40 {
+            for f in fill {
+                let mut b = vec![f; len];
+                assert_eq!(stop_at(&b), naive(&b), "{b:?}");
+                for at in 0..len {
+                    for stop in stops {
+                        b[at] = stop;
+                        assert_eq!(stop_at(&b), naive(&b), "{b:?}");
+                        b[at] = f;
+                    }
+                }
+            }
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let b: Vec<u8> = (0..1 + (x % 29) as usize)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 24) as u8 | if x % 7 == 0 { 0 } else { 0x20 }
+                })
+                .collect();
+            assert_eq!(stop_at(&b), naive(&b), "{b:?}");
+        }
     }
 
     #[test]
