@@ -40,6 +40,7 @@ pub fn all() -> Vec<Target> {
         targets::userinfo::target(),
         targets::headers::target(),
         targets::body::target(),
+        targets::splice::target(),
         targets::patch::target(),
         targets::walker::target(),
         targets::convert::target(),

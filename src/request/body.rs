@@ -8,6 +8,7 @@ use crate::k8s::api::{Api, Operation};
 use crate::k8s::events::{self, ConvertError};
 use crate::k8s::status::{KubeError, Reason, Rejection};
 use crate::request::scope::{self, Scope, ScopeError};
+use crate::request::splice::{self, Retag, Spliced};
 
 /// What to do with one write body once it has fully arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +77,56 @@ impl BodyJob {
         body: &[u8],
         warnings: &mut Vec<String>,
     ) -> Result<Option<Vec<u8>>, Rejection> {
+        self.admit(body)?;
+        match self.splice(body) {
+            Spliced::AsSent => return Ok(None),
+            Spliced::Rewritten(out) => return Ok(Some(out)),
+            Spliced::NotPlain => {}
+        }
+        self.parsed(body, warnings)
+    }
+
+    /// [`BodyJob::run_with_warnings`] with every body parsed into a `Value`: the reference the
+    /// splice is checked against (unit tests of [`splice`], fuzz target `splice`).
+    pub fn run_unspliced(
+        &self,
+        body: &[u8],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Vec<u8>>, Rejection> {
+        self.admit(body)?;
+        self.parsed(body, warnings)
+    }
+
+    fn admit(&self, body: &[u8]) -> Result<(), Rejection> {
         if body.len() > self.max_bytes {
             return Err(too_large(self.max_bytes));
         }
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ScopeError::EmptyBody.rejection());
         }
+        Ok(())
+    }
+
+    /// Whole objects that no events.k8s.io conversion touches may be spliced; everything else,
+    /// and every body the splice cannot prove plain, is parsed.
+    fn splice(&self, body: &[u8]) -> Spliced {
+        if self.kind != BodyKind::Object
+            || (self.api != Api::CoreV1 && self.upstream_api_version.is_some())
+        {
+            return Spliced::NotPlain;
+        }
+        let retag = self.upstream_api_version.as_deref().map(|to| Retag {
+            from: self.api.api_version(),
+            to,
+        });
+        splice::object(body, self.scope.as_ref(), retag)
+    }
+
+    fn parsed(
+        &self,
+        body: &[u8],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Vec<u8>>, Rejection> {
         let mut value: Value = serde_json::from_slice(body)
             .map_err(|e| ScopeError::InvalidJson(e.to_string()).rejection())?;
         if let Some(target) = &self.upstream_api_version {

@@ -10,6 +10,7 @@ mod headers;
 pub mod media;
 pub mod route;
 pub mod scope;
+pub mod splice;
 
 pub use headers::{
     forward_headers, inspect, is_spoofable, EventRequest, Forward, Headers, Inspection,

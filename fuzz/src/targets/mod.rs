@@ -7,6 +7,7 @@ pub mod headers;
 pub mod pairs;
 pub mod patch;
 pub mod route;
+pub mod splice;
 pub mod userinfo;
 pub mod walker;
 
