@@ -242,6 +242,15 @@ fn checked(kind: ParentKind, id: &[u8], rest: &[u8]) -> Result<(), Refused> {
     })
 }
 
+/// Whether none of Milo's prefix handlers touches this decoded path: no `/projects/` anywhere
+/// (either project router) and neither the user nor the organization prefix at its start. Then
+/// [`resolve`] gives it back unchanged and without a parent, under both routers.
+pub fn has_no_context(decoded: &[u8]) -> bool {
+    find(decoded, PROJECTS_SEG).is_none()
+        && !decoded.starts_with(USERS_PREFIX)
+        && !decoded.starts_with(ORGS_PREFIX)
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
         return Some(0);
@@ -311,6 +320,40 @@ mod tests {
             got.parent.map(|p| (p.kind, p.name)),
             s[got.rest..].join("/"),
         )
+    }
+
+    #[test]
+    fn a_path_without_context_resolves_to_itself() {
+        for path in [
+            "/api/v1/namespaces/default/events/e1",
+            "/apis/events.k8s.io/v1/events",
+            "/api/v1/namespaces/projectsx/events",
+            "/apis/iam.miloapis.com/v1alpha1/userss/u/control-plane/api/v1/events",
+            "/x/projects",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organization/o/control-plane/api/v1/events",
+        ] {
+            assert!(has_no_context(path.as_bytes()), "{path}");
+            for router in [ProjectRouter::Anywhere, ProjectRouter::LongFormOnly] {
+                assert_eq!(
+                    resolve(path.as_bytes(), router),
+                    Ok(Resolved {
+                        parent: None,
+                        path: path.as_bytes().to_vec()
+                    }),
+                    "{path}"
+                );
+            }
+        }
+        for path in [
+            "/api/v1/namespaces/projects/events",
+            "/projects/p/control-plane/api/v1/events",
+            "/x/projects/p/control-plane/api/v1/events",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/projects/p/control-plane/api/v1/events",
+            "/apis/iam.miloapis.com/v1alpha1/users/u/control-plane/api/v1/events",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/o/control-plane/api/v1/events",
+        ] {
+            assert!(!has_no_context(path.as_bytes()), "{path}");
+        }
     }
 
     #[test]

@@ -137,6 +137,53 @@ pub fn classify(method: &str, raw_path: &str) -> Result<Classification, RouteErr
     if envoy_serves_events_discovery(path) {
         return Ok(Classification::NotEvent);
     }
+    if let Some(found) = plain_event(method, raw_query, path) {
+        return found;
+    }
+    classify_every_reading(method, raw_query, path)
+}
+
+/// The usual event request without the general machinery. A path of printable ASCII without
+/// escapes, without empty or dot segments and without any of Milo's context prefixes reads the
+/// same in every reading [`classify_every_reading`] makes: decoded is raw, normalized is
+/// decoded, both project routers and the context handlers leave it alone without a parent, and
+/// it is clean with raw and decoded segments equal. So its route is that of its segments.
+/// `None`: not such a path, or not an event path; the general reading decides.
+fn plain_event(
+    method: &str,
+    raw_query: &str,
+    path: &str,
+) -> Option<Result<Classification, RouteError>> {
+    let rest = path.strip_prefix('/')?;
+    if !path.bytes().all(|b| b.is_ascii_graphic() && b != b'%')
+        || !parent::has_no_context(path.as_bytes())
+    {
+        return None;
+    }
+    let segs: Vec<&str> = rest.split('/').collect();
+    if segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+        return None;
+    }
+    let matched = match match_event_path(&segs) {
+        Ok(Some(matched)) => matched,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    let raw_last = segs.last().copied();
+    Some(event_route(method, raw_query, None, matched).map(|route| {
+        Classification::Event(EventRoute {
+            raw_name: route.name.as_ref().and(raw_last.map(str::to_owned)),
+            ..route
+        })
+    }))
+}
+
+/// [`classify`] for every path: all the readings the function's documentation lists.
+fn classify_every_reading(
+    method: &str,
+    raw_query: &str,
+    path: &str,
+) -> Result<Classification, RouteError> {
     let (decoded, escapes_valid) = path_unescape_lossy(path);
     // Milo's readings first (the first one forwards), then the same after a normalisation
     // some server or proxy on the way might apply.
@@ -791,6 +838,65 @@ mod tests {
             }
         }
         assert!(cases > 1000, "{cases}");
+    }
+
+    /// The plain fast path answers exactly what every reading answers, on the fuzz corpus,
+    /// the event paths of the tests and every spelling of them.
+    #[test]
+    fn the_plain_fast_path_agrees_with_every_reading() {
+        let mut paths: Vec<String> = Vec::new();
+        let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fuzz/route");
+        for entry in std::fs::read_dir(corpus).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                paths.push(
+                    line.split_whitespace()
+                        .last()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+        for base in [
+            "/api/v1/namespaces/default/events/e1",
+            "/api/v1/namespaces/default/events",
+            "/api/v1/events",
+            "/api/v1/watch/namespaces/default/events/e1",
+            "/apis/events.k8s.io/v1/namespaces/default/events/e.1-x",
+            "/apis/events.k8s.io/v1/events",
+            "/api/v1/namespaces/projects/events/control-plane",
+            "/api/v1/namespaces/default/events/e1/status",
+            "/api/v1/namespaces/Default/events/e1",
+            "/api/v2/namespaces/default/events",
+            "/apis/events.k8s.io/v1beta1/events",
+            "/api/v1/namespaces/default/events/a:b~c",
+            "/projects/p1/control-plane/api/v1/events",
+            "/apis/iam.miloapis.com/v1alpha1/users/u/control-plane/api/v1/events",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/o/control-plane/api/v1/events",
+        ] {
+            paths.push(base.to_owned());
+            paths.extend(spellings(base));
+        }
+        let mut fast = 0;
+        for path in &paths {
+            for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] {
+                for query in ["", "watch=true", "watch=1&x", "fieldValidation=Strict"] {
+                    let raw = format!("{path}?{query}");
+                    let got = classify(method, &raw);
+                    let (p, q) = raw.split_once('?').unwrap();
+                    let want = if !(p.contains("events") || p.contains('%'))
+                        || envoy_serves_events_discovery(p)
+                    {
+                        Ok(Classification::NotEvent)
+                    } else {
+                        classify_every_reading(method, q, p)
+                    };
+                    assert_eq!(got, want, "{method} {raw}");
+                    fast += usize::from(plain_event(method, q, p).is_some());
+                }
+            }
+        }
+        assert!(fast > 100, "the fast path was taken {fast} times");
     }
 
     /// Spellings of `path` that decode (or normalise) back to it.
