@@ -89,10 +89,10 @@ pub fn json_accept(accept: Option<&str>) -> Result<Option<String>, MediaError> {
         .iter()
         .copied()
         .filter(|r| {
-            matches!(
-                essence(r).as_str(),
-                "application/json" | "application/*" | "*/*"
-            )
+            let e = essence_as_sent(r);
+            ["application/json", "application/*", "*/*"]
+                .iter()
+                .any(|json| e.eq_ignore_ascii_case(json))
         })
         .collect();
     if kept.is_empty() {
@@ -109,12 +109,13 @@ pub fn json_accept(accept: Option<&str>) -> Result<Option<String>, MediaError> {
 
 /// `type/subtype`, lower-cased, without parameters.
 fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    essence_as_sent(content_type).to_ascii_lowercase()
+}
+
+/// `type/subtype` without parameters, in the client's letter case (for comparisons that
+/// ignore it, without a copy on every request).
+fn essence_as_sent(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
 }
 
 /// JSON is UTF-8; a `charset` parameter naming anything else is refused.

@@ -382,6 +382,7 @@ impl Inner {
         let fuel = self.store.data().options.fuel_per_callback;
         let _ = self.store.set_fuel(fuel);
         let result = f.call(&mut self.store, params);
+        let used = fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let state = self.store.data_mut();
         state.current = None;
         let failures = std::mem::take(&mut state.failures);
@@ -404,6 +405,7 @@ impl Inner {
                 self.store.data_mut().transcript.push(Event::Leave {
                     callback,
                     result: r.shown(),
+                    fuel: used,
                 });
                 if failures.is_empty() {
                     Ok(Some(r))
@@ -1227,6 +1229,22 @@ impl Stream {
     }
 
     /// The callbacks the host made for this stream, with their results, in order.
+    /// The wasm instructions (wasmtime fuel) each of this stream's callbacks ran, in order:
+    /// the filter's own code, without what the host does in its calls.
+    pub fn fuel(&self) -> Vec<(&'static str, u64)> {
+        let inner = self.inner.borrow();
+        let mut out = Vec::new();
+        let mut current = false;
+        for e in &inner.store.data().transcript {
+            match e {
+                Event::Enter { args, .. } => current = args.first() == Some(&self.id),
+                Event::Leave { callback, fuel, .. } if current => out.push((*callback, *fuel)),
+                _ => {}
+            }
+        }
+        out
+    }
+
     pub fn callbacks(&self) -> Vec<String> {
         let inner = self.inner.borrow();
         let mut out = Vec::new();
@@ -1234,7 +1252,9 @@ impl Stream {
         for e in &inner.store.data().transcript {
             match e {
                 Event::Enter { args, .. } => current = args.first() == Some(&self.id),
-                Event::Leave { callback, result } if current => out.push(match result {
+                Event::Leave {
+                    callback, result, ..
+                } if current => out.push(match result {
                     Some(r) => format!("{callback} = {r}"),
                     None => (*callback).to_owned(),
                 }),

@@ -149,6 +149,8 @@ pub enum Event {
     Leave {
         callback: &'static str,
         result: Option<u32>,
+        /// Wasm instructions the callback ran (wasmtime fuel), host calls not included.
+        fuel: u64,
     },
     Host(HostCall),
 }
@@ -160,7 +162,9 @@ impl fmt::Display for Event {
                 let args: Vec<String> = args.iter().map(u32::to_string).collect();
                 write!(f, "> {callback}({})", args.join(", "))
             }
-            Event::Leave { callback, result } => match result {
+            Event::Leave {
+                callback, result, ..
+            } => match result {
                 Some(r) => write!(f, "< {callback} = {r}"),
                 None => write!(f, "< {callback}"),
             },

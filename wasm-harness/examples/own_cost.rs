@@ -1,0 +1,171 @@
+//! The filter's own wasm instructions per scenario (wasmtime fuel; what the host does inside
+//! its calls is not counted): the part of each benchmark scenario that is the filter's code
+//! rather than Envoy's work for its host calls. Deterministic, so levers on the filter's own
+//! code can be compared without Envoy:
+//!
+//!     cargo run -p activity-wasm-harness --example own_cost
+//!
+//! Requests, identity and bodies are those of `scripts/bench.sh` (bench/sidecar.py,
+//! bench/bodies.py) in shape: an organization member, a kubectl GET or create of one Event.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use activity_wasm_harness::{Value, Vm};
+
+const NS: &str = "envoy.filters.http.ext_authz";
+
+fn member() -> Value {
+    Value::object([
+        ("user", Value::from("alice@acme.example")),
+        ("uid", Value::from("uid-alice")),
+        (
+            "groups",
+            Value::list(["system:authenticated", "acme-members"]),
+        ),
+        (
+            "extra",
+            Value::object([
+                (
+                    "iam.miloapis.com/parent-type",
+                    Value::list(["Organization"]),
+                ),
+                ("iam.miloapis.com/parent-name", Value::list(["acme"])),
+                (
+                    "iam.miloapis.com/parent-api-group",
+                    Value::list(["resourcemanager.miloapis.com"]),
+                ),
+            ]),
+        ),
+    ])
+}
+
+fn event(api_version: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": api_version, "kind": "Event",
+        "metadata": {"name": "test-event", "namespace": "default",
+                     "uid": "4b0bd3d2-8e61-4a8b-9d0e-3c2f4e1a7b10", "resourceVersion": "12345",
+                     "creationTimestamp": "2026-12-01T10:00:00Z",
+                     "annotations": {"platform.miloapis.com/scope.type": "Organization",
+                                     "platform.miloapis.com/scope.name": "acme"}},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web-7d9f8c6b5-x2k4p",
+                           "uid": "0f7c8a2e-51d4-4c3e-9a6b-8d2e1f3a4b5c", "apiVersion": "v1"},
+        "reason": "Scheduled", "message": "Successfully assigned default/web-7d9f8c6b5-x2k4p to node-1",
+        "source": {"component": "default-scheduler"},
+        "firstTimestamp": "2026-12-01T10:00:00Z", "lastTimestamp": "2026-12-01T10:00:00Z",
+        "count": 1, "type": "Normal", "reportingComponent": "default-scheduler",
+        "reportingInstance": "default-scheduler-1"
+    }))
+    .unwrap()
+}
+
+fn headers<'a>(method: &'a str, path: &'a str, body: bool) -> Vec<(&'a str, &'a str)> {
+    let mut h = vec![
+        (":method", method),
+        (":path", path),
+        (":authority", "milo.example"),
+        (":scheme", "http"),
+        ("accept", "application/json"),
+        (
+            "user-agent",
+            "kubectl/v1.32.4 (linux/amd64) kubernetes/abcdef",
+        ),
+        ("x-request-id", "0b7e3a64-7d0e-4f7a-9a51-2f7c1d3b9e10"),
+    ];
+    if body {
+        h.push(("content-type", "application/json"));
+    }
+    h
+}
+
+struct Scenario {
+    name: &'static str,
+    config: Option<&'static str>,
+    method: &'static str,
+    path: &'static str,
+    request_body: Option<Vec<u8>>,
+    status: &'static str,
+    response_body: Vec<u8>,
+}
+
+fn main() {
+    const STD: &str = r#"{"activity_prefix":"/api/v1"}"#;
+    const ACT: &str = "activity.miloapis.com/v1alpha1";
+    let get = "/api/v1/namespaces/default/events/test-event";
+    let create = "/api/v1/namespaces/default/events";
+    let scenarios = [
+        Scenario {
+            name: "S1 GET one event, Activity group",
+            config: None,
+            method: "GET",
+            path: get,
+            request_body: None,
+            status: "200",
+            response_body: event(ACT),
+        },
+        Scenario {
+            name: "S1 GET one event, standard paths",
+            config: Some(STD),
+            method: "GET",
+            path: get,
+            request_body: None,
+            status: "200",
+            response_body: event("v1"),
+        },
+        Scenario {
+            name: "S2 POST create, Activity group",
+            config: None,
+            method: "POST",
+            path: create,
+            request_body: Some(event("v1")),
+            status: "201",
+            response_body: event(ACT),
+        },
+        Scenario {
+            name: "S2 POST create, standard paths",
+            config: Some(STD),
+            method: "POST",
+            path: create,
+            request_body: Some(event("v1")),
+            status: "201",
+            response_body: event("v1"),
+        },
+        Scenario {
+            name: "S5 non-event GET",
+            config: None,
+            method: "GET",
+            path: "/api/v1/namespaces/default/pods?limit=500",
+            request_body: None,
+            status: "200",
+            response_body: br#"{"kind":"PodList","apiVersion":"v1","items":[]}"#.to_vec(),
+        },
+    ];
+    println!("| scenario | own wasm instructions per callback | total |");
+    println!("|---|---|---|");
+    for sc in scenarios {
+        let vm = Vm::filter(sc.config);
+        // Warm: the first stream pays one-off allocations of the VM.
+        for round in 0..2 {
+            let mut s = vm.stream();
+            s.set_metadata(NS, member());
+            let with_body = sc.request_body.is_some();
+            s.request_headers(&headers(sc.method, sc.path, with_body), !with_body);
+            if let Some(body) = &sc.request_body {
+                s.request_body(body, true);
+            }
+            s.response_headers(
+                &[(":status", sc.status), ("content-type", "application/json")],
+                false,
+            );
+            s.response_body(&sc.response_body, true);
+            s.finish();
+            if round == 1 {
+                let fuel = s.fuel();
+                let total: u64 = fuel.iter().map(|(_, f)| f).sum();
+                let parts: Vec<String> = fuel
+                    .iter()
+                    .map(|(c, f)| format!("{} {f}", c.trim_start_matches("proxy_on_")))
+                    .collect();
+                println!("| {} | {} | {total} |", sc.name, parts.join(", "));
+            }
+        }
+    }
+}
