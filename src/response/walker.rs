@@ -47,7 +47,19 @@ fn classify_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
         if !matches!(raw.len(), 4..=6 | 10) {
             return Ok(Key::Other);
         }
-        return Ok(classify_folded(&String::from_utf8_lossy(raw)));
+        // ASCII folds as ASCII case alone: compared in place, nothing allocated per key.
+        let key = if raw.eq_ignore_ascii_case(b"apiversion") {
+            Key::ApiVersion
+        } else if raw.eq_ignore_ascii_case(b"items") {
+            Key::Items
+        } else if raw.eq_ignore_ascii_case(b"rows") {
+            Key::Rows
+        } else if raw.eq_ignore_ascii_case(b"object") {
+            Key::Object
+        } else {
+            Key::Other
+        };
+        return Ok(key);
     }
     // Escapes and non-ASCII bytes: a bad escape or invalid UTF-8 is not JSON, refused rather
     // than passed on for each decoder to read its own way.
@@ -260,10 +272,10 @@ impl Walker {
             } else if self.capture.is_some() {
                 self.step_capture(rest, out, on_value)?
             } else {
-                match self.lex {
-                    Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out)?,
-                    Lex::Normal => self.step_normal(rest, out)?,
-                }
+                let budget = self
+                    .document_limit
+                    .map_or(usize::MAX, |l| l.saturating_sub(self.document_len));
+                self.step_members(rest, out, budget)?
             };
             i += n;
             if let Some(limit) = self.document_limit {
@@ -346,6 +358,34 @@ impl Walker {
             (Some(Node::Row), Key::Object) => Action::Enter(Node::Object),
             _ => Action::Skip,
         }
+    }
+
+    /// Strings, keys, punctuation and scalars inside an entered container, one after another
+    /// without going back to [`Self::push`] for each: bytes are consumed as the single steps
+    /// would, and it stops wherever `push` has to look (a top-level value ended or may start,
+    /// a container is skipped or captured, the chunk ends), or once more than `budget` bytes
+    /// are used, so a document limit fails at the same step as if each had been taken alone.
+    fn step_members(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> Result<usize, UpstreamFault> {
+        let mut used = 0;
+        while let Some(rest) = input.get(used..).filter(|r| !r.is_empty()) {
+            used += match self.lex {
+                Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out)?,
+                Lex::Normal => self.step_normal(rest, out)?,
+            };
+            if used > budget
+                || self.frames.is_empty()
+                || self.skip.is_some()
+                || self.capture.is_some()
+            {
+                break;
+            }
+        }
+        Ok(used)
     }
 
     fn step_normal(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, UpstreamFault> {
