@@ -141,6 +141,108 @@ pub(super) fn scan_value_end(state: &mut Capture, input: &[u8]) -> Option<usize>
 mod tests {
     use super::*;
 
+    /// The container scan one byte at a time, the plain way: where it ends, or its state.
+    fn naive_end(input: &[u8]) -> Result<usize, (usize, bool, bool)> {
+        let (mut depth, mut in_string, mut escape) = (0usize, false, false);
+        for (i, &b) in input.iter().enumerate() {
+            if escape {
+                escape = false;
+            } else if in_string {
+                match b {
+                    b'"' => in_string = false,
+                    b'\\' => escape = true,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return Ok(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err((depth, in_string, escape))
+    }
+
+    /// Feed `input` (after its opening bracket) cut at `cuts`, as the walker does.
+    fn chunked_end(input: &[u8], cuts: &[usize]) -> Result<usize, (usize, bool, bool)> {
+        let mut state = Capture {
+            depth: 1,
+            ..Capture::default()
+        };
+        let mut last = 1;
+        for &c in cuts.iter().chain(std::iter::once(&input.len())) {
+            let c = c.clamp(last, input.len());
+            if c == last {
+                continue;
+            }
+            if let Some(n) = scan_value_end(&mut state, &input[last..c]) {
+                return Ok(last + n);
+            }
+            last = c;
+        }
+        Err((state.depth, state.in_string, state.escape))
+    }
+
+    #[test]
+    fn container_scan_matches_the_byte_at_a_time_one_at_every_cut() {
+        // Escapes at every position of a word and at word and chunk ends, brackets and
+        // backslashes in strings, runs of escaped backslashes and quotes, a long string.
+        let long = format!("{{\"m\":\"{}\\\\\"}}\"}}", "x{]\\\"".repeat(40));
+        let inputs: Vec<Vec<u8>> = vec![
+            br#"{"a":"b\"c","d":[1,{"e":"]}"}]}"#.to_vec(),
+            br#"{"\\\\\\\"":"\\","x":"a\"]}"}"#.to_vec(),
+            br#"[1234567\"x",["\\"],"\\\"",{}]"#.to_vec(),
+            br#"{"k":"1234567\\","l":"123456\"7\"","m":"\\\\\\\\"}"#.to_vec(),
+            "{\"é\":\"ſ\u{212A}\\\"\",\"x\":\"\\u00e9\"}"
+                .as_bytes()
+                .to_vec(),
+            long.into_bytes(),
+            br#"{"unterminated":"abc\"#.to_vec(),
+            br#"{"a":[{"b":"#.to_vec(),
+        ];
+        for input in &inputs {
+            let want = naive_end(input);
+            assert_eq!(
+                chunked_end(input, &[]),
+                want,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+            for a in 1..input.len() {
+                assert_eq!(chunked_end(input, &[a]), want, "cut {a}");
+                for b in (a..input.len()).step_by(3) {
+                    assert_eq!(chunked_end(input, &[a, b]), want, "cuts {a} {b}");
+                }
+            }
+        }
+        // Random bytes of the kinds that matter, at random cuts.
+        let mut x: u32 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for _ in 0..3000 {
+            let len = 1 + (next() % 70) as usize;
+            let mut buf = vec![b'{'];
+            buf.extend((0..len).map(|_| b"\"\\{}[]a\x01\x21"[(next() % 9) as usize]));
+            let want = naive_end(&buf);
+            let mut cuts: Vec<usize> = (0..next() % 4)
+                .map(|_| (next() as usize) % buf.len())
+                .collect();
+            cuts.sort_unstable();
+            assert_eq!(chunked_end(&buf, &cuts), want, "{buf:?} {cuts:?}");
+        }
+    }
+
     #[test]
     fn quote_search_matches_the_naive_one() {
         let mut x: u32 = 99;
