@@ -42,7 +42,7 @@ fn classify_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
         _ if raw.len() > MAX_KEY => return Ok(Key::Other),
         _ => {}
     }
-    if raw.is_ascii() && !raw.contains(&b'\\') {
+    if raw.iter().all(|&c| c.is_ascii() && c != b'\\') {
         // Plain ASCII keys of another length cannot fold onto a known one.
         if !matches!(raw.len(), 4..=6 | 10) {
             return Ok(Key::Other);
@@ -371,16 +371,22 @@ impl Walker {
         out: &mut Vec<u8>,
         budget: usize,
     ) -> Result<usize, UpstreamFault> {
+        // At the top level every step ends or may start a value: one at a time.
+        let top = self.frames.is_empty();
         let mut used = 0;
         while let Some(rest) = input.get(used..).filter(|r| !r.is_empty()) {
+            // Only a bracket read outside a string can close the last frame or start a skip
+            // or capture. (One call site per step, so that they stay inlined.)
+            let bracket =
+                self.lex == Lex::Normal && matches!(rest.first(), Some(b'{' | b'[' | b'}' | b']'));
             used += match self.lex {
                 Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out)?,
                 Lex::Normal => self.step_normal(rest, out)?,
             };
-            if used > budget
-                || self.frames.is_empty()
-                || self.skip.is_some()
-                || self.capture.is_some()
+            if top
+                || used > budget
+                || (bracket
+                    && (self.frames.is_empty() || self.skip.is_some() || self.capture.is_some()))
             {
                 break;
             }
