@@ -222,9 +222,14 @@ impl ResponseRewriter {
             // Each document goes on once it is complete, never in part. (Not at the end of the
             // stream: a body Envoy's decompressor ends with trailers has no end-of-stream here.)
             if let Some(end) = self.walker.last_boundary() {
-                let done: Vec<u8> = self.pending.drain(..end.min(self.pending.len())).collect();
-                self.sent |= done.iter().any(|b| !b.is_ascii_whitespace());
-                out.extend(done);
+                // Copied once, straight from `pending`; only the unfinished rest is moved.
+                let end = end.min(self.pending.len());
+                let done = self.pending.get(..end).unwrap_or_default();
+                if !self.sent {
+                    self.sent = done.iter().any(|b| !b.is_ascii_whitespace());
+                }
+                out.extend_from_slice(done);
+                self.pending.drain(..end);
             }
         }
         true

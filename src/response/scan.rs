@@ -42,36 +42,45 @@ pub fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
         .map(|p| base + p)
 }
 
-/// Where the next byte is that can change string or nesting state: `"`, `\\`, brackets and
-/// braces. Eight bytes at a time; `[`/`]` fold onto `{`/`}` with bit 5 set.
-fn find_special(s: &[u8]) -> Option<usize> {
+/// Bit 7 of every byte of `x` that may change string or nesting state: `"`, `\\`, brackets
+/// and braces (`[`/`]` fold onto `{`/`}` with bit 5 set). A superset: a bit above a true match
+/// can be a false one (the borrow of the subtraction), so each is checked against its byte.
+fn special_candidates(x: u64) -> u64 {
     const CASE: u64 = 0x2020_2020_2020_2020;
-    let mut base = 0;
-    let mut chunks = s.chunks_exact(8);
-    for chunk in chunks.by_ref() {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let x = u64::from_le_bytes(bytes);
-        let folded = x | CASE;
-        let hits = bytes_equal(x, b'"')
-            | bytes_equal(x, b'\\')
-            | bytes_equal(folded, b'{')
-            | bytes_equal(folded, b'}');
-        if hits != 0 {
-            return Some(base + (hits.trailing_zeros() / 8) as usize);
+    let folded = x | CASE;
+    bytes_equal(x, b'"')
+        | bytes_equal(x, b'\\')
+        | bytes_equal(folded, b'{')
+        | bytes_equal(folded, b'}')
+}
+
+/// One byte that may matter inside a container being skipped; `Some` once the container ends.
+/// An escape is not handled here: the caller skips the byte after a backslash in a string.
+fn container_byte(state: &mut Capture, b: u8) -> Option<()> {
+    if state.in_string {
+        if b == b'"' {
+            state.in_string = false;
         }
-        base += 8;
+        return None;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| matches!(c, b'"' | b'\\' | b'{' | b'}' | b'[' | b']'))
-        .map(|p| base + p)
+    match b {
+        b'"' => state.in_string = true,
+        b'{' | b'[' => state.depth += 1,
+        b'}' | b']' => {
+            state.depth = state.depth.saturating_sub(1);
+            if state.depth == 0 {
+                return Some(());
+            }
+        }
+        _ => {}
+    }
+    None
 }
 
 /// Advance through a container value: `Some(n)` when it ends after `n` bytes of `input`.
-/// Only quotes, backslashes and brackets are looked at, found eight bytes at a time.
+/// Only quotes, backslashes and brackets are looked at: eight bytes are tested at once, and
+/// every candidate of a word is taken from its mask before the next word is loaded (a skipped
+/// container is mostly short keys and strings, each two quotes).
 pub(super) fn scan_value_end(state: &mut Capture, input: &[u8]) -> Option<usize> {
     let mut idx = 0;
     if state.escape {
@@ -79,35 +88,49 @@ pub(super) fn scan_value_end(state: &mut Capture, input: &[u8]) -> Option<usize>
         state.escape = false;
         idx = 1;
     }
-    while idx < input.len() {
-        let off = find_special(input.get(idx..).unwrap_or_default())?;
-        idx += off;
-        let b = input.get(idx).copied().unwrap_or_default();
-        if state.in_string {
-            match b {
-                b'"' => state.in_string = false,
-                b'\\' => {
-                    if idx + 1 >= input.len() {
-                        state.escape = true;
-                        return None;
-                    }
-                    idx += 2;
-                    continue;
-                }
-                _ => {}
+    while let Some(word) = input.get(idx..idx + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let mut hits = special_candidates(u64::from_le_bytes(bytes));
+        // Where the next word starts: past this one, or past the byte a backslash escapes.
+        let mut next = idx + 8;
+        // Bytes of this word before this one are escaped (consumed by a backslash).
+        let mut from = idx;
+        while hits != 0 {
+            let at = idx + (hits.trailing_zeros() / 8) as usize;
+            hits &= hits - 1;
+            if at < from {
+                continue;
             }
-        } else {
-            match b {
-                b'"' => state.in_string = true,
-                b'{' | b'[' => state.depth += 1,
-                b'}' | b']' => {
-                    state.depth = state.depth.saturating_sub(1);
-                    if state.depth == 0 {
-                        return Some(idx + 1);
-                    }
-                }
-                _ => {}
+            let b = bytes.get(at - idx).copied().unwrap_or_default();
+            if state.in_string && b == b'\\' {
+                from = at + 2;
+                next = next.max(from);
+                continue;
             }
+            if container_byte(state, b).is_some() {
+                return Some(at + 1);
+            }
+        }
+        idx = next;
+    }
+    if idx > input.len() {
+        // The backslash was the last byte: its escaped byte starts the next chunk.
+        state.escape = true;
+        return None;
+    }
+    while let Some(&b) = input.get(idx) {
+        if state.in_string && b == b'\\' {
+            if idx + 1 >= input.len() {
+                state.escape = true;
+                return None;
+            }
+            idx += 2;
+            continue;
+        }
+        if container_byte(state, b).is_some() {
+            return Some(idx + 1);
         }
         idx += 1;
     }
@@ -117,6 +140,108 @@ pub(super) fn scan_value_end(state: &mut Capture, input: &[u8]) -> Option<usize>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The container scan one byte at a time, the plain way: where it ends, or its state.
+    fn naive_end(input: &[u8]) -> Result<usize, (usize, bool, bool)> {
+        let (mut depth, mut in_string, mut escape) = (0usize, false, false);
+        for (i, &b) in input.iter().enumerate() {
+            if escape {
+                escape = false;
+            } else if in_string {
+                match b {
+                    b'"' => in_string = false,
+                    b'\\' => escape = true,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return Ok(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err((depth, in_string, escape))
+    }
+
+    /// Feed `input` (after its opening bracket) cut at `cuts`, as the walker does.
+    fn chunked_end(input: &[u8], cuts: &[usize]) -> Result<usize, (usize, bool, bool)> {
+        let mut state = Capture {
+            depth: 1,
+            ..Capture::default()
+        };
+        let mut last = 1;
+        for &c in cuts.iter().chain(std::iter::once(&input.len())) {
+            let c = c.clamp(last, input.len());
+            if c == last {
+                continue;
+            }
+            if let Some(n) = scan_value_end(&mut state, &input[last..c]) {
+                return Ok(last + n);
+            }
+            last = c;
+        }
+        Err((state.depth, state.in_string, state.escape))
+    }
+
+    #[test]
+    fn container_scan_matches_the_byte_at_a_time_one_at_every_cut() {
+        // Escapes at every position of a word and at word and chunk ends, brackets and
+        // backslashes in strings, runs of escaped backslashes and quotes, a long string.
+        let long = format!("{{\"m\":\"{}\\\\\"}}\"}}", "x{]\\\"".repeat(40));
+        let inputs: Vec<Vec<u8>> = vec![
+            br#"{"a":"b\"c","d":[1,{"e":"]}"}]}"#.to_vec(),
+            br#"{"\\\\\\\"":"\\","x":"a\"]}"}"#.to_vec(),
+            br#"[1234567\"x",["\\"],"\\\"",{}]"#.to_vec(),
+            br#"{"k":"1234567\\","l":"123456\"7\"","m":"\\\\\\\\"}"#.to_vec(),
+            "{\"é\":\"ſ\u{212A}\\\"\",\"x\":\"\\u00e9\"}"
+                .as_bytes()
+                .to_vec(),
+            long.into_bytes(),
+            br#"{"unterminated":"abc\"#.to_vec(),
+            br#"{"a":[{"b":"#.to_vec(),
+        ];
+        for input in &inputs {
+            let want = naive_end(input);
+            assert_eq!(
+                chunked_end(input, &[]),
+                want,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+            for a in 1..input.len() {
+                assert_eq!(chunked_end(input, &[a]), want, "cut {a}");
+                for b in (a..input.len()).step_by(3) {
+                    assert_eq!(chunked_end(input, &[a, b]), want, "cuts {a} {b}");
+                }
+            }
+        }
+        // Random bytes of the kinds that matter, at random cuts.
+        let mut x: u32 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for _ in 0..3000 {
+            let len = 1 + (next() % 70) as usize;
+            let mut buf = vec![b'{'];
+            buf.extend((0..len).map(|_| b"\"\\{}[]a\x01\x21"[(next() % 9) as usize]));
+            let want = naive_end(&buf);
+            let mut cuts: Vec<usize> = (0..next() % 4)
+                .map(|_| (next() as usize) % buf.len())
+                .collect();
+            cuts.sort_unstable();
+            assert_eq!(chunked_end(&buf, &cuts), want, "{buf:?} {cuts:?}");
+        }
+    }
 
     #[test]
     fn quote_search_matches_the_naive_one() {

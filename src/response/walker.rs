@@ -42,12 +42,24 @@ fn classify_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
         _ if raw.len() > MAX_KEY => return Ok(Key::Other),
         _ => {}
     }
-    if raw.is_ascii() && !raw.contains(&b'\\') {
+    if raw.iter().all(|&c| c.is_ascii() && c != b'\\') {
         // Plain ASCII keys of another length cannot fold onto a known one.
         if !matches!(raw.len(), 4..=6 | 10) {
             return Ok(Key::Other);
         }
-        return Ok(classify_folded(&String::from_utf8_lossy(raw)));
+        // ASCII folds as ASCII case alone: compared in place, nothing allocated per key.
+        let key = if raw.eq_ignore_ascii_case(b"apiversion") {
+            Key::ApiVersion
+        } else if raw.eq_ignore_ascii_case(b"items") {
+            Key::Items
+        } else if raw.eq_ignore_ascii_case(b"rows") {
+            Key::Rows
+        } else if raw.eq_ignore_ascii_case(b"object") {
+            Key::Object
+        } else {
+            Key::Other
+        };
+        return Ok(key);
     }
     // Escapes and non-ASCII bytes: a bad escape or invalid UTF-8 is not JSON, refused rather
     // than passed on for each decoder to read its own way.
@@ -260,10 +272,10 @@ impl Walker {
             } else if self.capture.is_some() {
                 self.step_capture(rest, out, on_value)?
             } else {
-                match self.lex {
-                    Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out)?,
-                    Lex::Normal => self.step_normal(rest, out)?,
-                }
+                let budget = self
+                    .document_limit
+                    .map_or(usize::MAX, |l| l.saturating_sub(self.document_len));
+                self.step_members(rest, out, budget)?
             };
             i += n;
             if let Some(limit) = self.document_limit {
@@ -346,6 +358,40 @@ impl Walker {
             (Some(Node::Row), Key::Object) => Action::Enter(Node::Object),
             _ => Action::Skip,
         }
+    }
+
+    /// Strings, keys, punctuation and scalars inside an entered container, one after another
+    /// without going back to [`Self::push`] for each: bytes are consumed as the single steps
+    /// would, and it stops wherever `push` has to look (a top-level value ended or may start,
+    /// a container is skipped or captured, the chunk ends), or once more than `budget` bytes
+    /// are used, so a document limit fails at the same step as if each had been taken alone.
+    fn step_members(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> Result<usize, UpstreamFault> {
+        // At the top level every step ends or may start a value: one at a time.
+        let top = self.frames.is_empty();
+        let mut used = 0;
+        while let Some(rest) = input.get(used..).filter(|r| !r.is_empty()) {
+            // Only a bracket read outside a string can close the last frame or start a skip
+            // or capture. (One call site per step, so that they stay inlined.)
+            let bracket =
+                self.lex == Lex::Normal && matches!(rest.first(), Some(b'{' | b'[' | b'}' | b']'));
+            used += match self.lex {
+                Lex::InString { kind, escape } => self.step_string(rest, kind, escape, out)?,
+                Lex::Normal => self.step_normal(rest, out)?,
+            };
+            if top
+                || used > budget
+                || (bracket
+                    && (self.frames.is_empty() || self.skip.is_some() || self.capture.is_some()))
+            {
+                break;
+            }
+        }
+        Ok(used)
     }
 
     fn step_normal(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, UpstreamFault> {
@@ -982,6 +1028,140 @@ mod tests {
         }
         w.finish().unwrap();
         assert_eq!(out, input.as_bytes());
+    }
+
+    /// Every way of cutting `input` in two or three: the output is the one of a single push.
+    fn same_at_every_cut(layout: &Layout, input: &[u8]) -> Vec<u8> {
+        let whole = rewrite_raw(layout.clone(), input, input.len());
+        for a in 1..input.len() {
+            for b in a..input.len() {
+                let mut w = Walker::new(layout.clone(), 1 << 20);
+                let mut out = Vec::new();
+                let mut cb = |v: &[u8], out: &mut Vec<u8>| {
+                    out.extend_from_slice(b"<");
+                    out.extend_from_slice(v);
+                    out.extend_from_slice(b">");
+                    Ok(())
+                };
+                for part in [&input[..a], &input[a..b], &input[b..]] {
+                    w.push(part, &mut out, &mut cb).unwrap();
+                }
+                w.finish().unwrap();
+                assert_eq!(out, whole, "cuts {a} {b}");
+            }
+        }
+        whole
+    }
+
+    #[test]
+    fn members_read_back_to_back_give_the_same_output_at_every_cut() {
+        // Runs of string bytes ending exactly at a cut, escapes (a backslash, `\u`) at cut
+        // ends, a key and a multi-byte letter (U+017F, three bytes of U+212A) split across
+        // cuts, a long string: in an Event (every member read) and in a list item.
+        let long = r#"y\\\""#.repeat(30);
+        let input = format!(
+            r#"{{"items":[{{"message":"1234567\"8\\","apiVer{}ion":"activity.miloapis.com\/v1alpha1","{}ind":"Event","note":"{long}","n":-1.5e3,"ok":true,"API\u0056ERSION":"activity.miloapis.com/v1alpha1"}}]}}"#,
+            '\u{17F}', '\u{212A}'
+        );
+        let out = same_at_every_cut(&core(), input.as_bytes());
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.len(), input.len());
+        assert!(!text.contains("activity.miloapis.com"), "{text}");
+        assert!(text.contains(&format!(r#""note":"{long}""#)), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["items"][0]["apiVer\u{17F}ion"], "v1");
+        assert_eq!(v["items"][0]["APIVERSION"], "v1");
+        // Keys that only look close are passed as they are, wherever cut.
+        let input = br#"{"kind":"Event","apiVersio":"activity.miloapis.com","apiVersionn":"x","\u0061piVersion":"v1"}"#;
+        assert_eq!(same_at_every_cut(&core(), input), input.to_vec());
+        // Captured items and a rewritten root between them.
+        let layout = Layout::ListItems {
+            from: ACT.into(),
+            to: "events.k8s.io/v1".into(),
+        };
+        let input = br#"{"apiVersion":"activity.miloapis.com\/v1alpha1","items":[{"a":"\"}"},{"b":["\\"]}],"x":"\u00e9"}"#;
+        let out = String::from_utf8(same_at_every_cut(&layout, input)).unwrap();
+        assert_eq!(
+            out,
+            r#"{"apiVersion":"events.k8s.io/v1","items":[<{"a":"\"}"}>,<{"b":["\\"]}>],"x":"\u00e9"}"#
+        );
+    }
+
+    #[test]
+    fn a_document_limit_fails_at_the_same_byte_however_members_are_cut() {
+        // Whitespace between events counts toward neither.
+        let event = br#"{"type":"ADDED","object":{"kind":"Event","a":"0123456"}}"#;
+        let mut watch = Vec::new();
+        for _ in 0..3 {
+            watch.extend_from_slice(event);
+            watch.push(b'\n');
+        }
+        let len = event.len();
+        for (limit, fits) in [(len, true), (len + 1, true), (len - 1, false), (20, false)] {
+            for chunk in 1..watch.len() + 1 {
+                let mut w = Walker::new(core(), 1 << 20).with_document_limit(limit);
+                let mut out = Vec::new();
+                let mut cb = |v: &[u8], out: &mut Vec<u8>| {
+                    out.extend_from_slice(v);
+                    Ok(())
+                };
+                let mut fault = None;
+                let mut read = 0;
+                for c in watch.chunks(chunk) {
+                    if let Err(e) = w.push(c, &mut out, &mut cb) {
+                        fault = Some(e);
+                        break;
+                    }
+                    read += c.len();
+                }
+                if fits {
+                    assert_eq!(fault, None, "limit {limit} chunk {chunk}");
+                    assert_eq!(w.finish(), Ok(()));
+                    assert_eq!(out, watch);
+                } else {
+                    assert_eq!(
+                        fault,
+                        Some(UpstreamFault::TooLarge { limit }),
+                        "limit {limit} chunk {chunk}"
+                    );
+                    // Refused within the first event, by the chunk holding its byte past the
+                    // limit.
+                    assert!(
+                        read <= limit && read + chunk > limit,
+                        "limit {limit} chunk {chunk}"
+                    );
+                }
+            }
+        }
+        // Malformed past the limit: the limit is what refuses it, as it is reached first.
+        let bad = br#"{"type":"ADDED","object":{"kind":"Event","a":"0123456"]}"#;
+        for chunk in 1..bad.len() + 1 {
+            assert_eq!(
+                fault_of_limited(bad, 40, chunk),
+                Some(UpstreamFault::TooLarge { limit: 40 }),
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                fault_of_limited(bad, 1000, chunk),
+                Some(UpstreamFault::Malformed),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    fn fault_of_limited(input: &[u8], limit: usize, chunk: usize) -> Option<UpstreamFault> {
+        let mut w = Walker::new(core(), 1 << 20).with_document_limit(limit);
+        let mut out = Vec::new();
+        let mut cb = |v: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(v);
+            Ok(())
+        };
+        for c in input.chunks(chunk) {
+            if let Err(e) = w.push(c, &mut out, &mut cb) {
+                return Some(e);
+            }
+        }
+        w.finish().err()
     }
 
     #[test]
