@@ -144,75 +144,6 @@ fn request_side(c: &mut Criterion) {
     g.finish();
 }
 
-/// The identity metadata as Envoy hands over the benchmark's structured namespace.
-struct Namespace(Vec<u8>);
-
-impl activity_events_filter::identity::source::IdentitySource for Namespace {
-    fn namespace(
-        &mut self,
-        _: &str,
-    ) -> Result<Option<Vec<u8>>, activity_events_filter::identity::source::SourceError> {
-        Ok(Some(self.0.clone()))
-    }
-
-    fn field(
-        &mut self,
-        _: &str,
-        _: &[String],
-    ) -> Result<Option<Vec<u8>>, activity_events_filter::identity::source::SourceError> {
-        Ok(None)
-    }
-}
-
-fn namespace() -> Vec<u8> {
-    use activity_events_filter::wire::pairs::encode;
-    let list = |items: &[&str]| encode(items.iter().map(|i| (i.as_bytes(), &b""[..])));
-    let groups = list(&["system:authenticated", "acme-members"]);
-    let (t, n, g) = (
-        list(&["Organization"]),
-        list(&["acme"]),
-        list(&["resourcemanager.miloapis.com"]),
-    );
-    let extra = encode([
-        (&b"iam.miloapis.com/parent-type"[..], &t[..]),
-        (b"iam.miloapis.com/parent-name", &n),
-        (b"iam.miloapis.com/parent-api-group", &g),
-    ]);
-    encode([
-        (&b"user"[..], &b"alice@acme.example"[..]),
-        (b"uid", b"uid-alice"),
-        (b"groups", &groups),
-        (b"extra", &extra),
-    ])
-}
-
-fn whole_plan(c: &mut Criterion) {
-    let headers: Vec<(&[u8], &[u8])> = vec![
-        (b":method", b"GET"),
-        (b":path", b"/api/v1/namespaces/default/events/test-event"),
-        (b":authority", b"milo.example.com"),
-        (b":scheme", b"http"),
-        (b"accept", b"application/json"),
-        (
-            b"user-agent",
-            b"kubectl/v1.32.4 (linux/amd64) kubernetes/abcdef",
-        ),
-        (b"x-request-id", b"0b7e3a64-7d0e-4f7a-9a51-2f7c1d3b9e10"),
-    ];
-    let config = Config::default();
-    let mut ns = Namespace(namespace());
-    c.bench_function("request/plan GET event, structured identity", |b| {
-        b.iter(|| {
-            black_box(activity_events_filter::request::plan(
-                &config,
-                black_box(&headers),
-                true,
-                &mut ns,
-            ))
-        })
-    });
-}
-
 fn plan(api: Api, operation: Operation) -> ResponsePlan {
     ResponsePlan {
         api,
@@ -286,5 +217,5 @@ fn response_side(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, request_side, whole_plan, response_side);
+criterion_group!(benches, request_side, response_side);
 criterion_main!(benches);
