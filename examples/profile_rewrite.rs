@@ -2,6 +2,8 @@
 //!
 //!     cargo build --release --example profile_rewrite
 //!     valgrind --tool=callgrind target/release/examples/profile_rewrite core-watch
+//!     SAVE_BODY=/tmp/core-list.json target/release/examples/profile_rewrite core-list
+//!     BODY_FILE=/tmp/core-list.json valgrind --tool=callgrind target/release/examples/profile_rewrite core-list
 //!
 //! Modes: core-watch, events-watch, core-list, events-list.
 #![allow(
@@ -46,7 +48,12 @@ fn main() {
         "core-list" => (Api::CoreV1, Operation::List),
         _ => (Api::EventsV1, Operation::List),
     };
-    let body: Vec<u8> = if op == Operation::Watch {
+    // A body saved with SAVE_BODY and read back with BODY_FILE keeps its generation (serde_json,
+    // malloc) out of the profile.
+    let saved = std::env::var_os("BODY_FILE").map(|p| std::fs::read(p).unwrap());
+    let body: Vec<u8> = if let Some(saved) = saved {
+        saved
+    } else if op == Operation::Watch {
         (0..1000)
             .flat_map(|i| {
                 let mut line = serde_json::to_vec(&json!({"type": "MODIFIED", "object": event(i)}))
@@ -70,6 +77,10 @@ fn main() {
         max_object_bytes: 1 << 20,
     };
     let mut total = 0;
+    if let Some(path) = std::env::var_os("SAVE_BODY") {
+        std::fs::write(path, &body).unwrap();
+        return;
+    }
     if std::env::var_os("GENERATE_ONLY").is_some() {
         println!("{mode}: generated {} bytes", body.len());
         return;

@@ -42,27 +42,36 @@ fn classify_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
         _ if raw.len() > MAX_KEY => return Ok(Key::Other),
         _ => {}
     }
-    if raw.iter().all(|&c| c.is_ascii() && c != b'\\') {
-        // Plain ASCII keys of another length cannot fold onto a known one.
-        if !matches!(raw.len(), 4..=6 | 10) {
-            return Ok(Key::Other);
-        }
-        // ASCII folds as ASCII case alone: compared in place, nothing allocated per key.
-        let key = if raw.eq_ignore_ascii_case(b"apiversion") {
-            Key::ApiVersion
-        } else if raw.eq_ignore_ascii_case(b"items") {
-            Key::Items
-        } else if raw.eq_ignore_ascii_case(b"rows") {
-            Key::Rows
-        } else if raw.eq_ignore_ascii_case(b"object") {
-            Key::Object
-        } else {
-            Key::Other
-        };
-        return Ok(key);
+    if raw.is_ascii() && !raw.contains(&b'\\') {
+        return Ok(classify_ascii(raw));
     }
-    // Escapes and non-ASCII bytes: a bad escape or invalid UTF-8 is not JSON, refused rather
-    // than passed on for each decoder to read its own way.
+    classify_escaped_or_non_ascii(raw)
+}
+
+/// [`classify_key`] for a raw key known to hold no backslash (read in place, where the search
+/// for its closing quote has just shown that).
+fn classify_unescaped_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
+    if raw.is_ascii() {
+        return Ok(classify_ascii(raw));
+    }
+    classify_key(raw)
+}
+
+/// A plain ASCII key: it folds as ASCII case alone, compared in place, nothing allocated.
+fn classify_ascii(raw: &[u8]) -> Key {
+    // Keys of another length cannot fold onto a known one.
+    match raw.len() {
+        4 if raw.eq_ignore_ascii_case(b"rows") => Key::Rows,
+        5 if raw.eq_ignore_ascii_case(b"items") => Key::Items,
+        6 if raw.eq_ignore_ascii_case(b"object") => Key::Object,
+        10 if raw.eq_ignore_ascii_case(b"apiversion") => Key::ApiVersion,
+        _ => Key::Other,
+    }
+}
+
+/// Escapes and non-ASCII bytes: a bad escape or invalid UTF-8 is not JSON, refused rather
+/// than passed on for each decoder to read its own way.
+fn classify_escaped_or_non_ascii(raw: &[u8]) -> Result<Key, UpstreamFault> {
     let text = unescape(raw).ok_or(UpstreamFault::Malformed)?;
     Ok(classify_folded(&text))
 }
@@ -107,6 +116,38 @@ fn unescape(inner: &[u8]) -> Option<String> {
 /// Whether `haystack` contains `needle` (bytes).
 pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A byte that ends a run of whitespace, a number or a literal.
+fn is_structural(c: u8) -> bool {
+    matches!(c, b'"' | b'{' | b'[' | b'}' | b']' | b':' | b',')
+}
+
+/// Where the first byte after `from` that is not JSON whitespace is.
+fn skip_whitespace(input: &[u8], from: usize) -> usize {
+    let rest = input.get(from..).unwrap_or_default();
+    from + rest
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+        .unwrap_or(rest.len())
+}
+
+/// The length of the string at the start of `value` (which starts with its opening quote),
+/// closing quote included; `None` if it does not end in `value`.
+fn string_len(value: &[u8]) -> Option<usize> {
+    let mut at = 1;
+    loop {
+        let rest = value.get(at..)?;
+        let n = find_quote_or_backslash(rest)?;
+        if rest.get(n) == Some(&b'"') {
+            return Some(at + n + 1);
+        }
+        // The byte after a backslash never ends the string; it must be here too.
+        at += n + 2;
+        if at > value.len() {
+            return None;
+        }
+    }
 }
 
 /// Which values the walker acts on.
@@ -375,6 +416,17 @@ impl Walker {
         let top = self.frames.is_empty();
         let mut used = 0;
         while let Some(rest) = input.get(used..).filter(|r| !r.is_empty()) {
+            if self.lex == Lex::Normal && rest.first() == Some(&b'"') {
+                let n = self.members_in_place(rest, budget.saturating_sub(used));
+                if n > 0 {
+                    out.extend_from_slice(rest.get(..n).unwrap_or_default());
+                    used += n;
+                    if used > budget {
+                        break;
+                    }
+                    continue;
+                }
+            }
             // Only a bracket read outside a string can close the last frame or start a skip
             // or capture. (One call site per step, so that they stay inlined.)
             let bracket =
@@ -392,6 +444,70 @@ impl Walker {
             }
         }
         Ok(used)
+    }
+
+    /// Whole members of the open object read straight from `input` (which starts at a key's
+    /// opening quote), with exactly the effects the single steps would have, but without a
+    /// step per token: the bytes used are returned for the caller to copy through at once.
+    /// It stops, leaving the rest to the single steps, at whatever they must see themselves:
+    /// a key with an escape (or not valid UTF-8), a value that is rewritten, held or a
+    /// container, a closer, anything unexpected, a token the chunk cuts, or past `budget`.
+    /// Most members of an Event are a plain key and a string or scalar: per-token dispatch
+    /// was most of the walker's cost on a list.
+    fn members_in_place(&mut self, input: &[u8], budget: usize) -> usize {
+        // Bytes whose effects are applied: everything before `done` is the caller's to copy.
+        let mut done = 0;
+        while done <= budget {
+            if !self
+                .frames
+                .last()
+                .is_some_and(|f| f.is_object && f.expect_key)
+                || input.get(done) != Some(&b'"')
+            {
+                return done;
+            }
+            let body = input.get(done + 1..).unwrap_or_default();
+            let Some(q) = find_quote_or_backslash(body) else {
+                return done;
+            };
+            if body.get(q) != Some(&b'"') {
+                return done;
+            }
+            let Ok(key) = classify_unescaped_key(body.get(..q).unwrap_or_default()) else {
+                return done;
+            };
+            if let Some(f) = self.frames.last_mut() {
+                f.key = key;
+            }
+            done = skip_whitespace(input, done + 1 + q + 1);
+            if input.get(done) != Some(&b':') {
+                return done;
+            }
+            if let Some(f) = self.frames.last_mut() {
+                f.expect_key = false;
+            }
+            done = skip_whitespace(input, done + 1);
+            let value = input.get(done..).unwrap_or_default();
+            let len = match value.first() {
+                Some(b'"') if matches!(self.decide(true), Action::Pass) => string_len(value),
+                Some(b'"' | b'{' | b'[') | None => None,
+                // A number or a literal: the run up to the next structural byte, as the
+                // single step copies it.
+                Some(_) => value.iter().position(|&c| is_structural(c)),
+            };
+            let Some(len) = len else {
+                return done;
+            };
+            done = skip_whitespace(input, done + len);
+            if input.get(done) != Some(&b',') {
+                return done;
+            }
+            if let Some(f) = self.frames.last_mut() {
+                f.expect_key = true;
+            }
+            done = skip_whitespace(input, done + 1);
+        }
+        done
     }
 
     fn step_normal(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, UpstreamFault> {
@@ -497,7 +613,7 @@ impl Walker {
                 // only whitespace may stand.
                 let n = input
                     .iter()
-                    .position(|c| matches!(c, b'"' | b'{' | b'[' | b'}' | b']' | b':' | b','))
+                    .position(|&c| is_structural(c))
                     .unwrap_or(input.len());
                 let run = input.get(..n).unwrap_or_default();
                 if self.frames.is_empty()
