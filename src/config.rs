@@ -146,11 +146,38 @@ struct RawIdentity {
 }
 
 /// A field is one key, or a list of keys into nested structs.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawPath {
     Key(String),
     Path(Vec<String>),
+}
+
+/// By hand rather than `#[serde(untagged)]`: an untagged enum buffers the value in serde's
+/// `Content` tree and tries each variant on it, which pulls that whole machinery (several KB of
+/// wasm) into the filter for this one field. Same inputs accepted: a string or a list of strings.
+impl<'de> Deserialize<'de> for RawPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyOrPath;
+        impl<'de> serde::de::Visitor<'de> for KeyOrPath {
+            type Value = RawPath;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key or a list of keys")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPath, E> {
+                Ok(RawPath::Key(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawPath, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(k) = seq.next_element::<String>()? {
+                    keys.push(k);
+                }
+                Ok(RawPath::Path(keys))
+            }
+        }
+        d.deserialize_any(KeyOrPath)
+    }
 }
 
 fn field_path(

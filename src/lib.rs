@@ -29,6 +29,7 @@ pub mod identity;
 pub mod k8s;
 pub mod request;
 pub mod response;
+pub mod sort;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

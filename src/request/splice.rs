@@ -225,7 +225,8 @@ fn plan(body: &[u8], scope: Option<&Scope>, retag: Option<Retag<'_>>) -> Option<
             },
         });
     }
-    edits.sort_by_key(|e| e.at.start);
+    // At most four edits (apiVersion, the two annotations, one insertion).
+    crate::sort::stable_small_by(&mut edits, |a, b| a.at.start < b.at.start);
     Some(edits)
 }
 
@@ -278,7 +279,7 @@ fn has_duplicates(obj: &Obj, text: &str) -> bool {
         });
     }
     let mut keys: Vec<Option<&str>> = obj.members.iter().map(key).collect();
-    keys.sort_unstable();
+    crate::sort::unstable(&mut keys);
     keys.windows(2).any(|w| matches!(w, [a, b] if a == b))
 }
 

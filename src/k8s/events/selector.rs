@@ -17,7 +17,7 @@ use super::fields::*;
 pub fn field_selector_events_v1_to_core(selector: &str) -> Result<String, ConvertError> {
     let terms = split_terms(selector);
     let mut sorted: Vec<&str> = terms.clone();
-    sorted.sort_unstable();
+    crate::sort::unstable(&mut sorted);
     for part in sorted.iter().filter(|p| !p.is_empty()) {
         let (_, _, rhs) = split_term(part).ok_or_else(|| {
             ConvertError::InvalidFieldSelector(format!(
