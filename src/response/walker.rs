@@ -32,20 +32,18 @@ enum Key {
 const MAX_KEY: usize = 64;
 
 fn classify_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
-    match raw {
-        b"apiVersion" => return Ok(Key::ApiVersion),
-        b"items" => return Ok(Key::Items),
-        b"rows" => return Ok(Key::Rows),
-        b"object" => return Ok(Key::Object),
-        // Captured only up to about this length (possibly cut mid-escape): too long to be a
-        // key the layouts care about.
-        _ if raw.len() > MAX_KEY => return Ok(Key::Other),
-        _ => {}
+    // Captured only up to about this length (possibly cut mid-escape): too long to be a key
+    // the layouts care about.
+    if raw.len() > MAX_KEY {
+        return Ok(Key::Other);
     }
     if raw.is_ascii() && !raw.contains(&b'\\') {
         return Ok(classify_ascii(raw));
     }
-    classify_escaped_or_non_ascii(raw)
+    // Escapes and non-ASCII bytes: a bad escape or invalid UTF-8 is not JSON, refused rather
+    // than passed on for each decoder to read its own way.
+    let text = unescape(raw).ok_or(UpstreamFault::Malformed)?;
+    Ok(classify_folded(&text))
 }
 
 /// [`classify_key`] for a raw key known to hold no backslash (read in place, where the search
@@ -67,13 +65,6 @@ fn classify_ascii(raw: &[u8]) -> Key {
         10 if raw.eq_ignore_ascii_case(b"apiversion") => Key::ApiVersion,
         _ => Key::Other,
     }
-}
-
-/// Escapes and non-ASCII bytes: a bad escape or invalid UTF-8 is not JSON, refused rather
-/// than passed on for each decoder to read its own way.
-fn classify_escaped_or_non_ascii(raw: &[u8]) -> Result<Key, UpstreamFault> {
-    let text = unescape(raw).ok_or(UpstreamFault::Malformed)?;
-    Ok(classify_folded(&text))
 }
 
 /// The slow path: fold the way Go's `encoding/json` matches a key to a field (ASCII case, plus
