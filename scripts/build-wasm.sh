@@ -32,10 +32,11 @@ elif [ -f "$STAMP" ] && [ "$(sha256sum <"$WASM" | cut -d' ' -f1)" = "$(cat "$STA
   say "already optimized: $WASM"
 else
   cp "$WASM" "$UNOPT"
-  # The features rustc's wasm32-wasip1 target emits (binaryen 108 enables none by default).
+  # The features rustc's wasm32-wasip1 target emits, plus simd128 (.cargo/config.toml);
+  # binaryen 108 enables none by default.
   say "wasm-opt -Oz ($(wc -c <"$UNOPT") bytes in)"
   "$WASM_OPT" -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-    --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+    --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd \
     "$UNOPT" -o "$WASM.tmp"
   # Write through the existing file (not mv): cargo hard-links it to deps/, and a later no-op
   # cargo build re-links that copy over this path.

@@ -13,6 +13,7 @@
 //! been sent yet, a watch `ERROR` event on a watch, and a reset stream when part of a streamed
 //! body is already on its way (Envoy sends response headers before this filter sees the body).
 
+mod bytemask;
 mod scan;
 pub mod walker;
 

@@ -109,6 +109,69 @@ fn a_core_list_gets_every_item_rewritten() {
     }
 }
 
+/// A core list whose items hide brackets, quotes and backslashes in strings of skipped
+/// containers, at every offset of a scan block: what the client gets must be the JSON that
+/// was sent, with only the objects' own `apiVersion` changed (serde_json is the judge).
+#[test]
+fn skipped_containers_end_where_json_says_at_every_offset() {
+    let vm = Vm::filter(None);
+    let tricky = [
+        "}]",
+        "{[",
+        "a\"}b",
+        "\\",
+        "\\\"]",
+        "é\u{212A}ſ",
+        "\n\t{",
+        "\\\\}",
+    ];
+    let items: Vec<serde_json::Value> = (0..160)
+        .map(|i| {
+            let text = format!("{}{}", "x".repeat(i % 67), tricky[i % tricky.len()]);
+            let mut item = serde_json::json!({
+                "metadata": {"name": format!("e{i}"), "annotations": {"note": text.clone(), "k}": "[v"},
+                             "labels": {"a": text.clone()}},
+                "involvedObject": {"kind": "Pod", "name": text.clone(), "fieldPath": "spec.containers{app}"},
+                "related": [[], [{}], {"deep": [[[text.clone()]]]}],
+                "reason": "Pulled",
+                "message": text,
+                "count": i,
+            });
+            if i % 5 == 0 {
+                item["apiVersion"] = ACTIVITY_API_VERSION.into();
+            }
+            item
+        })
+        .collect();
+    let list = serde_json::json!({
+        "kind": "EventList", "apiVersion": ACTIVITY_API_VERSION,
+        "metadata": {"resourceVersion": "7"}, "items": items,
+    });
+    let body = serde_json::to_vec(&list).unwrap();
+    let mut expected = list.clone();
+    expected["apiVersion"] = "v1".into();
+    for item in expected["items"].as_array_mut().unwrap() {
+        if item.get("apiVersion").is_some() {
+            item["apiVersion"] = "v1".into();
+        }
+    }
+    for parts in [1, 3, 7, 64] {
+        let cuts: Vec<usize> = (1..parts)
+            .map(|i| i * body.len() / parts + i % 64)
+            .collect();
+        let mut s = get(&vm, "/api/v1/namespaces/default/events");
+        respond(
+            &mut s,
+            "200",
+            "application/json",
+            None,
+            &chunks(&body, &cuts),
+        );
+        assert_eq!(s.client_json(), expected, "{parts} parts");
+        s.finish();
+    }
+}
+
 #[test]
 fn an_events_v1_get_is_converted_and_re_framed() {
     let vm = Vm::filter(None);
