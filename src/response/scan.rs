@@ -283,24 +283,39 @@ mod tests {
             }
         }
         // Random bytes of the kinds that matter, at random cuts.
-        let mut x: u32 = 12345;
-        let mut next = || {
+        let mut next = xorshift(12345);
+        for _ in 0..3000 {
+            let len = 1 + (next() % 70) as usize;
+            same_at_random_cuts(len, b"\"\\{}[]a\x01\x21", 4, &mut next);
+        }
+    }
+
+    /// Reproducible pseudo-random numbers (xorshift32).
+    fn xorshift(mut x: u32) -> impl FnMut() -> u32 {
+        move || {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
             x
-        };
-        for _ in 0..3000 {
-            let len = 1 + (next() % 70) as usize;
-            let mut buf = vec![b'{'];
-            buf.extend((0..len).map(|_| b"\"\\{}[]a\x01\x21"[(next() % 9) as usize]));
-            let want = naive_end(&buf);
-            let mut cuts: Vec<usize> = (0..next() % 4)
-                .map(|_| (next() as usize) % buf.len())
-                .collect();
-            cuts.sort_unstable();
-            assert_eq!(chunked_end(&buf, &cuts), want, "{buf:?} {cuts:?}");
         }
+    }
+
+    /// A container of `len` random bytes of `alphabet`, fed in at up to `max_cuts - 1` random
+    /// cuts, ends where the byte-at-a-time scan says.
+    fn same_at_random_cuts(
+        len: usize,
+        alphabet: &[u8],
+        max_cuts: u32,
+        next: &mut impl FnMut() -> u32,
+    ) {
+        let mut buf = vec![b'{'];
+        buf.extend((0..len).map(|_| alphabet[next() as usize % alphabet.len()]));
+        let want = naive_end(&buf);
+        let mut cuts: Vec<usize> = (0..next() % max_cuts)
+            .map(|_| (next() as usize) % buf.len())
+            .collect();
+        cuts.sort_unstable();
+        assert_eq!(chunked_end(&buf, &cuts), want, "{buf:?} {cuts:?}");
     }
 
     #[test]
@@ -308,13 +323,7 @@ mod tests {
         // Long containers, so that most bytes go through whole blocks: without backslashes
         // (strings from quotes alone), with a rare one (a block read candidate by candidate,
         // an escape carried into the next block), deep and shallow, cut anywhere.
-        let mut x: u32 = 777;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = xorshift(777);
         for round in 0..4000 {
             let len = 1 + (next() % 600) as usize;
             let alphabet: &[u8] = match round % 4 {
@@ -323,14 +332,7 @@ mod tests {
                 2 => b"\"aaaaaaaaaa{}",
                 _ => b"\"{}[]aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\",
             };
-            let mut buf = vec![b'{'];
-            buf.extend((0..len).map(|_| alphabet[next() as usize % alphabet.len()]));
-            let want = naive_end(&buf);
-            let mut cuts: Vec<usize> = (0..next() % 3)
-                .map(|_| (next() as usize) % buf.len())
-                .collect();
-            cuts.sort_unstable();
-            assert_eq!(chunked_end(&buf, &cuts), want, "{buf:?} {cuts:?}");
+            same_at_random_cuts(len, alphabet, 3, &mut next);
         }
         // A container that ends exactly at, just before and just after block boundaries.
         for pad in 0..200 {
@@ -348,16 +350,11 @@ mod tests {
 
     #[test]
     fn quote_search_matches_the_naive_one() {
-        let mut x: u32 = 99;
+        let mut next = xorshift(99);
         for len in 0..80 {
             for _ in 0..50 {
                 let buf: Vec<u8> = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 17;
-                        x ^= x << 5;
-                        b"ab\"\\\x00\xff\x22\x5c"[(x % 8) as usize]
-                    })
+                    .map(|_| b"ab\"\\\x00\xff\x22\x5c"[(next() % 8) as usize])
                     .collect();
                 let naive = buf.iter().position(|&c| c == b'"' || c == b'\\');
                 assert_eq!(find_quote_or_backslash(&buf), naive, "{buf:?}");
