@@ -1,10 +1,11 @@
 //! Plugin configuration: the JSON object given to the filter in envoy.yaml, validated once in
 //! `on_configure`. Unknown keys are refused so a typo cannot silently fall back to a default.
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::identity::{FieldPath, IdentityFields};
 use crate::wire::escape::header_key_escape;
+use crate::wire::strict_json;
 
 pub const DEFAULT_ACTIVITY_PREFIX: &str = "/apis/activity.miloapis.com/v1alpha1";
 pub const DEFAULT_METADATA_NAMESPACE: &str = "envoy.filters.http.ext_authz";
@@ -122,73 +123,86 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    activity_prefix: Option<String>,
-    activity_api_version: Option<String>,
-    identity: Option<RawIdentity>,
-    forward_extras: Option<Vec<String>>,
-    max_body_bytes: Option<u64>,
-    max_response_object_bytes: Option<u64>,
-    events_openapi_v3_url: Option<String>,
-}
+/// The members of the configuration and of its `identity` object; anything else is refused, so
+/// a typo cannot silently fall back to a default.
+const CONFIG_FIELDS: &[&str] = &[
+    "activity_prefix",
+    "activity_api_version",
+    "identity",
+    "forward_extras",
+    "max_body_bytes",
+    "max_response_object_bytes",
+    "events_openapi_v3_url",
+];
+const IDENTITY_FIELDS: &[&str] = &[
+    "metadata_namespace",
+    "user",
+    "uid",
+    "groups",
+    "extra",
+    "userinfo",
+];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIdentity {
-    metadata_namespace: Option<String>,
-    user: Option<RawPath>,
-    uid: Option<RawPath>,
-    groups: Option<RawPath>,
-    extra: Option<RawPath>,
-    userinfo: Option<RawPath>,
-}
+/// An object's members, taken out by name. `null` counts as absent, as it did for the optional
+/// fields of the typed reader this replaces (see `wire::strict_json` for why it went).
+struct Members(Map<String, Value>);
 
-/// A field is one key, or a list of keys into nested structs.
-enum RawPath {
-    Key(String),
-    Path(Vec<String>),
-}
-
-/// By hand rather than `#[serde(untagged)]`: an untagged enum buffers the value in serde's
-/// `Content` tree and tries each variant on it, which pulls that whole machinery (several KB of
-/// wasm) into the filter for this one field. Same inputs accepted: a string or a list of strings.
-impl<'de> Deserialize<'de> for RawPath {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyOrPath;
-        impl<'de> serde::de::Visitor<'de> for KeyOrPath {
-            type Value = RawPath;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a key or a list of keys")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPath, E> {
-                Ok(RawPath::Key(v.to_owned()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<RawPath, A::Error> {
-                let mut keys = Vec::new();
-                while let Some(k) = seq.next_element::<String>()? {
-                    keys.push(k);
-                }
-                Ok(RawPath::Path(keys))
-            }
+impl Members {
+    fn of(what: &str, value: Value, known: &[&str]) -> Result<Self, ConfigError> {
+        let Value::Object(map) = value else {
+            return Err(ConfigError(format!("{what} must be a JSON object")));
+        };
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            return Err(ConfigError(format!(
+                "unknown field `{unknown}` in {what}, expected one of {}",
+                expected.join(", ")
+            )));
         }
-        d.deserialize_any(KeyOrPath)
+        Ok(Members(map))
+    }
+
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        self.take(key).map(|v| string(key, v)).transpose()
     }
 }
 
+fn string(name: &str, value: Value) -> Result<String, ConfigError> {
+    match value {
+        Value::String(s) => Ok(s),
+        _ => Err(ConfigError(format!("{name} must be a string"))),
+    }
+}
+
+fn strings(name: &str, value: Value) -> Result<Vec<String>, ConfigError> {
+    match value {
+        Value::Array(items) => items.into_iter().map(|i| string(name, i)).collect(),
+        _ => Err(ConfigError(format!("{name} must be a list of strings"))),
+    }
+}
+
+/// A field is one key, or a list of keys into nested structs.
 fn field_path(
     name: &str,
-    raw: Option<RawPath>,
+    raw: Option<Value>,
     default: FieldPath,
 ) -> Result<FieldPath, ConfigError> {
     let path = match raw {
         None => return Ok(default),
-        Some(RawPath::Key(k)) => vec![k],
-        Some(RawPath::Path(p)) => p,
+        Some(Value::String(k)) => vec![k],
+        Some(Value::Array(keys)) => keys
+            .into_iter()
+            .map(|k| match k {
+                Value::String(k) => Some(k),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()
+            .unwrap_or_default(),
+        Some(_) => Vec::new(),
     };
     if path.is_empty() || path.iter().any(String::is_empty) {
         return Err(ConfigError(format!(
@@ -211,15 +225,16 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
                 .into(),
         ));
     }
-    let raw: RawConfig =
-        serde_json::from_slice(bytes).map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
+    let value =
+        strict_json::parse(bytes).map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
+    let mut raw = Members::of("the configuration", value, CONFIG_FIELDS)?;
     let mut config = Config::default();
 
-    if let Some(prefix) = raw.activity_prefix {
+    if let Some(prefix) = raw.string("activity_prefix")? {
         validate_prefix(&prefix)?;
         config.activity_prefix = prefix;
     }
-    config.activity_api_version = match raw.activity_api_version {
+    config.activity_api_version = match raw.string("activity_api_version")? {
         Some(v) if is_group_version(&v) => v,
         Some(v) => {
             return Err(ConfigError(format!(
@@ -233,8 +248,9 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
             ))
         })?,
     };
-    if let Some(id) = raw.identity {
-        if let Some(ns) = id.metadata_namespace {
+    if let Some(id) = raw.take("identity") {
+        let mut id = Members::of("identity", id, IDENTITY_FIELDS)?;
+        if let Some(ns) = id.string("metadata_namespace")? {
             if ns.is_empty() {
                 return Err(ConfigError(
                     "identity.metadata_namespace must not be empty".into(),
@@ -243,24 +259,32 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
             config.metadata_namespace = ns;
         }
         let d = IdentityFields::default();
+        let (user, uid, groups, extra, userinfo) = (
+            id.take("user"),
+            id.take("uid"),
+            id.take("groups"),
+            id.take("extra"),
+            id.take("userinfo"),
+        );
         // Only when `userinfo` is all the configuration names (an authorizer's one string):
         // a configuration that also names structured fields expects them in the namespace, whose
         // one read finds `userinfo` too, so asking for `userinfo` first would be a wasted call.
-        let userinfo_first = id.userinfo.is_some()
-            && id.user.is_none()
-            && id.uid.is_none()
-            && id.groups.is_none()
-            && id.extra.is_none();
+        let userinfo_first = userinfo.is_some()
+            && user.is_none()
+            && uid.is_none()
+            && groups.is_none()
+            && extra.is_none();
         config.identity = IdentityFields {
-            user: field_path("user", id.user, d.user)?,
-            uid: field_path("uid", id.uid, d.uid)?,
-            groups: field_path("groups", id.groups, d.groups)?,
-            extra: field_path("extra", id.extra, d.extra)?,
-            userinfo: field_path("userinfo", id.userinfo, d.userinfo)?,
+            user: field_path("user", user, d.user)?,
+            uid: field_path("uid", uid, d.uid)?,
+            groups: field_path("groups", groups, d.groups)?,
+            extra: field_path("extra", extra, d.extra)?,
+            userinfo: field_path("userinfo", userinfo, d.userinfo)?,
             userinfo_first,
         };
     }
-    if let Some(extras) = raw.forward_extras {
+    if let Some(extras) = raw.take("forward_extras") {
+        let extras = strings("forward_extras", extras)?;
         let mut seen: Vec<ForwardExtra> = Vec::with_capacity(extras.len());
         for key in extras {
             if key.is_empty() {
@@ -275,10 +299,10 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
         }
         config.forward_extras = seen;
     }
-    if let Some(max) = raw.max_body_bytes {
-        config.max_body_bytes = byte_limit("max_body_bytes", max)?;
+    if let Some(max) = raw.take("max_body_bytes") {
+        config.max_body_bytes = byte_limit("max_body_bytes", &max)?;
     }
-    if let Some(url) = raw.events_openapi_v3_url {
+    if let Some(url) = raw.string("events_openapi_v3_url")? {
         if !url.starts_with('/') || url.chars().any(|c| c.is_control() || c == '"') {
             return Err(ConfigError(format!(
                 "events_openapi_v3_url '{url}' must be a server-relative URL"
@@ -286,17 +310,20 @@ pub fn parse(bytes: Option<&[u8]>) -> Result<Config, ConfigError> {
         }
         config.events_openapi_url = url;
     }
-    if let Some(max) = raw.max_response_object_bytes {
-        config.max_response_object_bytes = byte_limit("max_response_object_bytes", max)?;
+    if let Some(max) = raw.take("max_response_object_bytes") {
+        config.max_response_object_bytes = byte_limit("max_response_object_bytes", &max)?;
     }
     Ok(config)
 }
 
-fn byte_limit(name: &str, value: u64) -> Result<usize, ConfigError> {
-    let v = usize::try_from(value).unwrap_or(usize::MAX);
+/// A whole number of bytes; a fraction, a negative number or anything else is out of range.
+fn byte_limit(name: &str, value: &Value) -> Result<usize, ConfigError> {
+    let v = value
+        .as_u64()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     if v == 0 || v > MAX_BODY_BYTES_LIMIT {
         return Err(ConfigError(format!(
-            "{name} must be between 1 and {MAX_BODY_BYTES_LIMIT}"
+            "{name} must be a whole number between 1 and {MAX_BODY_BYTES_LIMIT}"
         )));
     }
     Ok(v)
@@ -416,6 +443,35 @@ mod tests {
     }
 
     #[test]
+    fn null_means_the_default() {
+        let c = parse(Some(
+            br#"{"activity_prefix":null,"identity":null,"forward_extras":null,"max_body_bytes":null}"#,
+        ))
+        .unwrap();
+        assert_eq!(c, Config::default());
+        let c = parse(Some(br#"{"identity":{"user":null,"userinfo":"ui"}}"#)).unwrap();
+        assert!(c.identity.userinfo_first);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let e = |text: &[u8]| parse(Some(text)).unwrap_err().to_string();
+        assert_eq!(
+            e(br#"{"activity_prefx":"/x"}"#),
+            "invalid plugin configuration: unknown field `activity_prefx` in the configuration, \
+             expected one of `activity_prefix`, `activity_api_version`, `identity`, \
+             `forward_extras`, `max_body_bytes`, `max_response_object_bytes`, \
+             `events_openapi_v3_url`"
+        );
+        assert!(e(br#"{"identity":{"usr":"x"}}"#).contains("unknown field `usr` in identity"));
+        assert!(e(br#"{"activity_prefix":5}"#).ends_with("activity_prefix must be a string"));
+        assert!(e(br#"{"max_body_bytes":1.5}"#)
+            .ends_with("max_body_bytes must be a whole number between 1 and 67108864"));
+        assert!(e(br#"{"identity":{},"identity":{}}"#)
+            .contains("not valid JSON: duplicate key \"identity\" at line 1"));
+    }
+
+    #[test]
     fn invalid_configurations_are_refused() {
         for bad in [
             &br#"{"activity_prefx":"/x"}"#[..],
@@ -438,6 +494,17 @@ mod tests {
             br#"{"max_body_bytes":1e20}"#,
             br#"{"max_body_bytes":999999999999}"#,
             br#"{"max_response_object_bytes":0}"#,
+            br#"{"max_body_bytes":1024.0}"#,
+            br#"{"max_body_bytes":"1024"}"#,
+            br#"{"activity_prefix":5}"#,
+            br#"{"activity_prefix":"/a","activity_prefix":"/b"}"#,
+            br#"{"identity":{"user":"a","user":"b"}}"#,
+            br#"{"identity":{"user":["a",1]}}"#,
+            br#"{"identity":{"user":{"a":"b"}}}"#,
+            br#"{"identity":"x"}"#,
+            br#"{"forward_extras":"a"}"#,
+            br#"{"forward_extras":["a",null]}"#,
+            br#"{"events_openapi_v3_url":["/x"]}"#,
         ] {
             let e = parse(Some(bad));
             assert!(e.is_err(), "{}", String::from_utf8_lossy(bad));

@@ -9,19 +9,19 @@
 //! When `userinfo` is present it wins; the structured fields are then ignored.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
-use serde::Deserialize;
+use serde_json::Value;
 
 pub mod forward;
 pub mod source;
 
 use crate::k8s::status::{KubeError, Reason, Rejection};
 use crate::wire::pairs;
+use crate::wire::strict_json;
 
 /// Path of keys inside the metadata namespace struct (more than one key for nested structs,
 /// e.g. `["jwt_payload", "sub"]` with jwt_authn's `payload_in_metadata`).
@@ -231,20 +231,6 @@ fn decode_extra(raw: &[u8]) -> Result<Extra<'_>, IdentityError> {
         .collect()
 }
 
-/// JSON of an authentication.k8s.io/v1 UserInfo. Null lists and maps are accepted, as Go
-/// encodes nil that way.
-#[derive(Deserialize)]
-struct UserInfoJson {
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    groups: Option<Vec<String>>,
-    #[serde(default)]
-    extra: Option<BTreeMap<String, Option<Vec<String>>>>,
-}
-
 const PADDING_INDIFFERENT: GeneralPurposeConfig =
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
 const STANDARD_ANY_PAD: GeneralPurpose =
@@ -264,37 +250,66 @@ pub fn from_userinfo(raw: &[u8]) -> Result<UserInfo<'static>, IdentityError> {
     let json = engine
         .decode(text)
         .map_err(|_| malformed("userinfo is not valid base64"))?;
-    let parsed: UserInfoJson = serde_json::from_slice(&json).map_err(|e| {
+    let value = strict_json::parse(&json).map_err(|e| {
         malformed(format!(
             "userinfo is not a UserInfo JSON object: {}",
             e.classify_str()
         ))
     })?;
-    let username = parsed.username.unwrap_or_default();
-    if username.is_empty() {
+    let user = userinfo_fields(value)
+        .ok_or_else(|| malformed("userinfo is not a UserInfo JSON object: wrong field types"))?;
+    if user.username.is_empty() {
         return Err(IdentityError::NoUser);
     }
-    Ok(UserInfo {
-        username: Cow::Owned(username),
-        uid: Cow::Owned(parsed.uid.unwrap_or_default()),
-        groups: parsed
-            .groups
-            .unwrap_or_default()
+    Ok(user)
+}
+
+/// The fields of an authentication.k8s.io/v1 UserInfo; others are ignored, as Go's decoder
+/// does. `null` stands for an absent field, as Go encodes nil lists and maps that way. `None`
+/// for a field of the wrong type.
+fn userinfo_fields(value: Value) -> Option<UserInfo<'static>> {
+    let Value::Object(mut fields) = value else {
+        return None;
+    };
+    let mut take = |key: &str| fields.remove(key).filter(|v| !v.is_null());
+    let (username, uid, groups, extra) =
+        (take("username"), take("uid"), take("groups"), take("extra"));
+    let extra = match extra {
+        None => Vec::new(),
+        Some(Value::Object(extra)) => extra
             .into_iter()
-            .map(Cow::Owned)
-            .collect(),
-        extra: parsed
-            .extra
-            .unwrap_or_default()
+            .map(|(k, v)| Some((Cow::Owned(k), strings(Some(v))?)))
+            .collect::<Option<_>>()?,
+        Some(_) => return None,
+    };
+    Some(UserInfo {
+        username: Cow::Owned(string(username)?),
+        uid: Cow::Owned(string(uid)?),
+        groups: strings(groups)?,
+        extra,
+    })
+}
+
+fn string(value: Option<Value>) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => Some(String::new()),
+        Some(Value::String(s)) => Some(s),
+        Some(_) => None,
+    }
+}
+
+fn strings(value: Option<Value>) -> Option<Vec<Cow<'static, str>>> {
+    match value {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) => items
             .into_iter()
-            .map(|(k, v)| {
-                (
-                    Cow::Owned(k),
-                    v.unwrap_or_default().into_iter().map(Cow::Owned).collect(),
-                )
+            .map(|i| match i {
+                Value::String(s) => Some(Cow::Owned(s)),
+                _ => None,
             })
             .collect(),
-    })
+        Some(_) => None,
+    }
 }
 
 /// serde_json's error category without the input excerpt (which could carry identity data).
@@ -307,7 +322,8 @@ impl ClassifyStr for serde_json::Error {
         match self.classify() {
             serde_json::error::Category::Io => "io error",
             serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "wrong field types",
+            // The only data error of a strict parse: a key given twice.
+            serde_json::error::Category::Data => "duplicate keys",
             serde_json::error::Category::Eof => "truncated JSON",
         }
     }
@@ -474,6 +490,37 @@ mod tests {
             from_userinfo(no_user.as_bytes()),
             Err(IdentityError::NoUser)
         );
+        // Which of two values a reader keeps is not a question an identity may leave open.
+        for twice in [
+            r#"{"username":"a","username":"b"}"#,
+            r#"{"username":"a","extra":{"k":["x"],"k":["y"]}}"#,
+            r#"{"username":"a","other":{"k":1,"k":2}}"#,
+        ] {
+            let e = from_userinfo(STANDARD.encode(twice).as_bytes()).unwrap_err();
+            assert!(
+                e.rejection().message.contains("duplicate keys"),
+                "{twice}: {}",
+                e.rejection().message
+            );
+        }
+        for wrong in [
+            r#"["a","u",["g"]]"#,
+            r#""a""#,
+            r#"{"username":1}"#,
+            r#"{"username":"a","uid":true}"#,
+            r#"{"username":"a","groups":[null]}"#,
+            r#"{"username":"a","extra":[]}"#,
+            r#"{"username":"a","extra":{"k":"v"}}"#,
+        ] {
+            let e = from_userinfo(STANDARD.encode(wrong).as_bytes()).unwrap_err();
+            assert!(
+                e.rejection().message.ends_with("wrong field types"),
+                "{wrong}: {}",
+                e.rejection().message
+            );
+        }
+        let ignored = STANDARD.encode(r#"{"username":"a","other":[1.5,{"x":null}]}"#);
+        assert_eq!(from_userinfo(ignored.as_bytes()).unwrap().username, "a");
         let nulls = STANDARD.encode(r#"{"username":"a","groups":null,"extra":{"k":null}}"#);
         let u = from_userinfo(nulls.as_bytes()).unwrap();
         assert!(u.groups.is_empty());

@@ -101,7 +101,12 @@ fn unescape(inner: &[u8]) -> Option<String> {
     quoted.push(b'"');
     quoted.extend_from_slice(inner);
     quoted.push(b'"');
-    serde_json::from_slice::<String>(&quoted).ok()
+    // As a `Value`, not a `String`: a typed read can report an "invalid type", whose formatter
+    // would pull core's float printing into the `.wasm` (see `wire::strict_json`).
+    match serde_json::from_slice::<serde_json::Value>(&quoted) {
+        Ok(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    }
 }
 
 /// Whether `haystack` contains `needle` (bytes).

@@ -1,7 +1,8 @@
 //! `identity::from_userinfo` (base64 of an `authentication.k8s.io/v1` UserInfo JSON) against a
 //! reference: base64 decoded here (standard or URL-safe alphabet, chosen by the characters
 //! present; padding optional but never wrong; no stray trailing bits), the JSON read with the
-//! UserInfo field types (duplicate fields refused, as a typed decoder does). The two agree on
+//! UserInfo field types (a key given twice refused at any depth, unknown fields ignored but
+//! still valid JSON). The two agree on
 //! accept/refuse and on every field; an accepted user survives being encoded and read again.
 //!
 //! Input: the metadata string as the authn filter would set it.
@@ -121,36 +122,30 @@ fn strings(v: &Value) -> Result<Vec<String>, ()> {
     }
 }
 
+fn has_duplicate_key(v: &gojson::J) -> bool {
+    match v {
+        gojson::J::Arr(items) => items.iter().any(has_duplicate_key),
+        gojson::J::Obj(members) => members.iter().enumerate().any(|(i, (k, m))| {
+            members[..i].iter().any(|(earlier, _)| earlier == k) || has_duplicate_key(m)
+        }),
+        _ => false,
+    }
+}
+
 fn reference(raw: &[u8]) -> Option<Want> {
     let text = raw.trim_ascii();
     let Some(json) = b64_decode(text) else {
         return Some(Want::Malformed);
     };
     let Ok(value) = serde_json::from_slice::<Value>(&json) else {
-        // A typed decoder skips the strings of fields it does not know without checking their
-        // UTF-8; such a body is not modelled.
-        if std::str::from_utf8(&json).is_err() {
-            return None;
-        }
         return Some(Want::Malformed);
     };
-    let obj = match value {
-        Value::Object(o) => o,
-        // A typed serde decoder also reads a struct from an array of its fields in order; no
-        // producer writes that, so the reference does not model it.
-        Value::Array(_) => return None,
-        _ => return Some(Want::Malformed),
+    let Value::Object(obj) = value else {
+        return Some(Want::Malformed);
     };
-    // A typed decoder refuses a field named twice.
-    let members = gojson::parse(&json).ok()?;
-    let mut seen = Vec::new();
-    for (k, _) in members.members() {
-        if ["username", "uid", "groups", "extra"].contains(&k.as_str()) {
-            if seen.contains(k) {
-                return Some(Want::Malformed);
-            }
-            seen.push(k.clone());
-        }
+    // A key given twice anywhere is refused: readers differ on which one they keep.
+    if has_duplicate_key(&gojson::parse(&json).ok()?) {
+        return Some(Want::Malformed);
     }
     let parsed = (|| -> Result<Want, ()> {
         let username = opt_string(obj.get("username"))?;
@@ -267,6 +262,7 @@ fn strategy() -> BoxedStrategy<Vec<u8>> {
                 1 => text = text.replacen("\"groups\":[", "\"groups\":[null,", 1),
                 2 => text = text.replacen('{', "{\"extra\":null,\"x\":[1,{}],", 1),
                 3 => text = format!("[{text}]"),
+                4 => text = text.replacen("\"extra\":{", "\"extra\":{\"k\":[],\"\\u006b\":[],", 1),
                 _ => {}
             }
             let url = rng.chance(2);
