@@ -158,6 +158,62 @@ pub fn qualified_name_errors(value: &str) -> Vec<String> {
     errs
 }
 
+/// Runes whose lowercase is a different number of UTF-8 bytes long, with that number; every other
+/// rune lowers to one of its own length. Checked against core's case tables for every rune in the
+/// tests; U+0130 and U+212A, which lower to ASCII, are handled apart.
+const LOWERCASE_LENGTH_CHANGES: &[(char, usize)] = &[
+    ('\u{023A}', 3),
+    ('\u{023E}', 3),
+    ('\u{1E9E}', 2),
+    ('\u{2126}', 2),
+    ('\u{212B}', 2),
+    ('\u{2C62}', 2),
+    ('\u{2C64}', 2),
+    ('\u{2C6D}', 2),
+    ('\u{2C6E}', 2),
+    ('\u{2C6F}', 2),
+    ('\u{2C70}', 2),
+    ('\u{2C7E}', 2),
+    ('\u{2C7F}', 2),
+    ('\u{A78D}', 2),
+    ('\u{A7AA}', 2),
+    ('\u{A7AB}', 2),
+    ('\u{A7AC}', 2),
+    ('\u{A7AD}', 2),
+    ('\u{A7AE}', 2),
+    ('\u{A7B0}', 2),
+    ('\u{A7B1}', 2),
+    ('\u{A7B2}', 2),
+    ('\u{A7C5}', 2),
+    ('\u{A7CB}', 2),
+    ('\u{A7DC}', 2),
+];
+
+/// Go's `strings.ToLower(key)` as far as [`qualified_name_errors`] can tell, for
+/// `ValidateAnnotations`, which checks the lowercased key. ASCII letters lower as usual, and so do
+/// the two runes Go lowers to ASCII (U+0130 to `i`, U+212A KELVIN SIGN to `k`). Any other rune
+/// lowers to a non-ASCII rune, which the key pattern refuses whichever it is: it stays as it is,
+/// or is stood in for by a rune as long as its lowercase when the lengths differ, so length
+/// limits count what Go counts. Core's `to_lowercase` would put its case tables (18 KB) into the
+/// `.wasm`, and lowers U+0130 to two runes where Go gives one.
+pub fn go_lower_for_name_check(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        let lowered = match c {
+            '\u{0130}' => 'i',
+            '\u{212A}' => 'k',
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            c => match LOWERCASE_LENGTH_CHANGES.iter().find(|(from, _)| *from == c) {
+                Some((_, 2)) => '\u{E9}',
+                Some(_) => '\u{2C65}',
+                None => c,
+            },
+        };
+        out.push(lowered);
+    }
+    out
+}
+
 pub fn label_value_errors(value: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if value.len() > 63 {
@@ -252,5 +308,39 @@ mod tests {
         assert!(!is_dns1123_label("a-"));
         assert!(!is_dns1123_label(""));
         assert!(!is_dns1123_label(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn go_lowering_is_what_the_key_check_sees_for_every_rune() {
+        // What the check can tell about a lowered rune: the ASCII byte it is, or that it is not
+        // ASCII and how many bytes it takes.
+        let seen = |c: char| {
+            if c.is_ascii() {
+                (Some(c), 1)
+            } else {
+                (None, c.len_utf8())
+            }
+        };
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            let ours: Vec<char> = go_lower_for_name_check(&c.to_string()).chars().collect();
+            assert_eq!(ours.len(), 1, "U+{:04X}", c as u32);
+            // Go's simple case mapping is core's full one except where that gives two runes.
+            let core: Vec<char> = c.to_lowercase().collect();
+            let want = match core.as_slice() {
+                [one] => *one,
+                _ => {
+                    assert_eq!(c, '\u{0130}', "only U+0130 lowers to two runes");
+                    'i'
+                }
+            };
+            assert_eq!(seen(ours[0]), seen(want), "U+{:04X}", c as u32);
+        }
+        assert_eq!(
+            go_lower_for_name_check("Example.COM/\u{212A}ey"),
+            "example.com/key"
+        );
+        // 62 Ω (3 bytes each) lower to ω (2 bytes): 124 bytes either way, but 186 unlowered.
+        let omegas = "\u{2126}".repeat(62);
+        assert_eq!(go_lower_for_name_check(&omegas).len(), 124);
     }
 }

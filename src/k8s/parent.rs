@@ -77,7 +77,7 @@ pub struct InvalidParentId {
 }
 
 impl InvalidParentId {
-    /// The kind word and id, for the refusal `invalid {word} ID {id:?}`.
+    /// The kind word and id, for the refusal `invalid {word} ID "{id}"` (Go-quoted).
     pub fn parts(&self) -> (&'static str, &str) {
         (self.kind.id_word(), &self.id)
     }

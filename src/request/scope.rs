@@ -23,6 +23,7 @@ use crate::identity::UserInfo;
 use crate::k8s::api::BodyKind;
 use crate::k8s::events::EVENT_TOP_FIELDS;
 use crate::k8s::fold::{case_variant_rejection, first_variant, variant_of};
+use crate::k8s::names::go_quote;
 use crate::k8s::parent::Parent;
 use crate::k8s::status::{KubeError, Reason, Rejection};
 
@@ -66,15 +67,15 @@ impl KubeError for ScopeError {
             ),
             ScopeError::ParentMismatch(url, identity) => {
                 let held = match identity {
-                    Some((kind, name)) => format!("is in the context of {kind} {name:?}"),
+                    Some((kind, name)) => format!("is in the context of {kind} {}", go_quote(name)),
                     None => "has no parent context".to_owned(),
                 };
                 Rejection::new(
                     Reason::Forbidden,
                     format!(
-                        "the request addresses the control plane of {} {:?}, but the authenticated user {held}",
+                        "the request addresses the control plane of {} {}, but the authenticated user {held}",
                         url.kind.as_str(),
-                        url.name
+                        go_quote(&url.name)
                     ),
                 )
             }

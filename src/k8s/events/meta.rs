@@ -105,7 +105,7 @@ pub(super) fn validate_object_meta(meta: Option<&Map<String, Value>>, e: &mut Er
     {
         let mut total = 0usize;
         for (k, v) in annotations {
-            for msg in qualified_name_errors(&k.to_lowercase()) {
+            for msg in qualified_name_errors(&go_lower_for_name_check(k)) {
                 e.invalid("metadata.annotations", k, &msg);
             }
             total = total

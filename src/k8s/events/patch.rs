@@ -7,6 +7,7 @@ use super::decode::*;
 use super::error::*;
 use super::fields::*;
 use super::object::*;
+use crate::k8s::names::go_quote;
 
 pub(super) fn v1_to_core_name(name: &str) -> Option<&'static str> {
     V1_TO_CORE
@@ -345,7 +346,8 @@ pub(super) fn translate_op(
                     return Err(unprocessable(
                         &from,
                         format!(
-                            "{kind} from {from:?} is not supported for events.k8s.io/v1 Events"
+                            "{kind} from {} is not supported for events.k8s.io/v1 Events",
+                            go_quote(&from)
                         ),
                     ))
                 }
@@ -371,7 +373,10 @@ pub(super) fn translate_op(
                 Target::Unknown { .. } => Err(missing(&kind, &path)),
                 Target::Root | Target::TypeMeta { .. } => Err(unprocessable(
                     &path,
-                    format!("{kind} to {path:?} is not supported for events.k8s.io/v1 Events"),
+                    format!(
+                        "{kind} to {} is not supported for events.k8s.io/v1 Events",
+                        go_quote(&path)
+                    ),
                 )),
             }
         }
