@@ -14,14 +14,13 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
-use serde_json::Value;
 
 pub mod forward;
 pub mod source;
+mod userinfo_json;
 
 use crate::k8s::status::{KubeError, Reason, Rejection};
 use crate::wire::pairs;
-use crate::wire::strict_json;
 
 /// Path of keys inside the metadata namespace struct (more than one key for nested structs,
 /// e.g. `["jwt_payload", "sub"]` with jwt_authn's `payload_in_metadata`).
@@ -250,83 +249,16 @@ pub fn from_userinfo(raw: &[u8]) -> Result<UserInfo<'static>, IdentityError> {
     let json = engine
         .decode(text)
         .map_err(|_| malformed("userinfo is not valid base64"))?;
-    let value = strict_json::parse(&json).map_err(|e| {
+    let user = userinfo_json::read(&json).map_err(|e| {
         malformed(format!(
             "userinfo is not a UserInfo JSON object: {}",
-            e.classify_str()
+            e.as_str()
         ))
     })?;
-    let user = userinfo_fields(value)
-        .ok_or_else(|| malformed("userinfo is not a UserInfo JSON object: wrong field types"))?;
     if user.username.is_empty() {
         return Err(IdentityError::NoUser);
     }
     Ok(user)
-}
-
-/// The fields of an authentication.k8s.io/v1 UserInfo; others are ignored, as Go's decoder
-/// does. `null` stands for an absent field, as Go encodes nil lists and maps that way. `None`
-/// for a field of the wrong type.
-fn userinfo_fields(value: Value) -> Option<UserInfo<'static>> {
-    let Value::Object(mut fields) = value else {
-        return None;
-    };
-    let mut take = |key: &str| fields.remove(key).filter(|v| !v.is_null());
-    let (username, uid, groups, extra) =
-        (take("username"), take("uid"), take("groups"), take("extra"));
-    let extra = match extra {
-        None => Vec::new(),
-        Some(Value::Object(extra)) => extra
-            .into_iter()
-            .map(|(k, v)| Some((Cow::Owned(k), strings(Some(v))?)))
-            .collect::<Option<_>>()?,
-        Some(_) => return None,
-    };
-    Some(UserInfo {
-        username: Cow::Owned(string(username)?),
-        uid: Cow::Owned(string(uid)?),
-        groups: strings(groups)?,
-        extra,
-    })
-}
-
-fn string(value: Option<Value>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => Some(String::new()),
-        Some(Value::String(s)) => Some(s),
-        Some(_) => None,
-    }
-}
-
-fn strings(value: Option<Value>) -> Option<Vec<Cow<'static, str>>> {
-    match value {
-        None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|i| match i {
-                Value::String(s) => Some(Cow::Owned(s)),
-                _ => None,
-            })
-            .collect(),
-        Some(_) => None,
-    }
-}
-
-/// serde_json's error category without the input excerpt (which could carry identity data).
-trait ClassifyStr {
-    fn classify_str(&self) -> &'static str;
-}
-
-impl ClassifyStr for serde_json::Error {
-    fn classify_str(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io error",
-            serde_json::error::Category::Syntax => "syntax error",
-            // The only data error of a strict parse: a key given twice.
-            serde_json::error::Category::Data => "duplicate keys",
-            serde_json::error::Category::Eof => "truncated JSON",
-        }
-    }
 }
 
 #[cfg(test)]

@@ -99,9 +99,27 @@ fn list(api_version: &str) -> Vec<u8> {
 /// Envoy hands a large body over in reads of about this size.
 const CHUNK: usize = 16 * 1024;
 
+/// The Milo profile's identity: the authorizer's one `userinfo` string (base64 of the UserInfo
+/// JSON), read first because the configuration names nothing else.
+fn member_userinfo() -> Value {
+    use base64::Engine;
+    let json = serde_json::json!({
+        "username": "alice@acme.example", "uid": "uid-alice",
+        "groups": ["system:authenticated", "acme-members"],
+        "extra": {
+            "iam.miloapis.com/parent-type": ["Organization"],
+            "iam.miloapis.com/parent-name": ["acme"],
+            "iam.miloapis.com/parent-api-group": ["resourcemanager.miloapis.com"],
+        },
+    });
+    let b64 = base64::engine::general_purpose::STANDARD.encode(json.to_string());
+    Value::object([("userinfo", Value::from(b64.as_str()))])
+}
+
 struct Scenario {
     name: &'static str,
     config: Option<&'static str>,
+    identity: fn() -> Value,
     method: &'static str,
     path: &'static str,
     request_body: Option<Vec<u8>>,
@@ -112,12 +130,15 @@ struct Scenario {
 fn main() {
     const STD: &str = r#"{"activity_prefix":"/api/v1"}"#;
     const ACT: &str = "activity.miloapis.com/v1alpha1";
+    // bench/sidecar.py's Milo profile: the authorizer's one string.
+    const MILO: &str = r#"{"activity_prefix":"/api/v1","identity":{"metadata_namespace":"envoy.filters.http.ext_authz","userinfo":"userinfo"}}"#;
     let get = "/api/v1/namespaces/default/events/test-event";
     let create = "/api/v1/namespaces/default/events";
     let scenarios = [
         Scenario {
             name: "S1 GET one event, Activity group",
             config: None,
+            identity: member,
             method: "GET",
             path: get,
             request_body: None,
@@ -127,6 +148,7 @@ fn main() {
         Scenario {
             name: "S1 GET one event, standard paths",
             config: Some(STD),
+            identity: member,
             method: "GET",
             path: get,
             request_body: None,
@@ -136,6 +158,7 @@ fn main() {
         Scenario {
             name: "S2 POST create, Activity group",
             config: None,
+            identity: member,
             method: "POST",
             path: create,
             request_body: Some(event("v1")),
@@ -145,6 +168,7 @@ fn main() {
         Scenario {
             name: "S2 POST create, standard paths",
             config: Some(STD),
+            identity: member,
             method: "POST",
             path: create,
             request_body: Some(event("v1")),
@@ -154,6 +178,7 @@ fn main() {
         Scenario {
             name: "S3 LIST 500 events, Activity group",
             config: None,
+            identity: member,
             method: "GET",
             path: create,
             request_body: None,
@@ -163,6 +188,7 @@ fn main() {
         Scenario {
             name: "S3 LIST 500 events, standard paths",
             config: Some(STD),
+            identity: member,
             method: "GET",
             path: create,
             request_body: None,
@@ -170,8 +196,19 @@ fn main() {
             response_body: list("v1"),
         },
         Scenario {
+            name: "S1 GET one event, Milo profile (userinfo), standard paths",
+            config: Some(MILO),
+            identity: member_userinfo,
+            method: "GET",
+            path: get,
+            request_body: None,
+            status: "200",
+            response_body: event("v1"),
+        },
+        Scenario {
             name: "S5 non-event GET",
             config: None,
+            identity: member,
             method: "GET",
             path: "/api/v1/namespaces/default/pods?limit=500",
             request_body: None,
@@ -186,7 +223,7 @@ fn main() {
         // Warm: the first stream pays one-off allocations of the VM.
         for round in 0..2 {
             let mut s = vm.stream();
-            s.set_metadata(NS, member());
+            s.set_metadata(NS, (sc.identity)());
             let with_body = sc.request_body.is_some();
             s.request_headers(&headers(sc.method, sc.path, with_body), !with_body);
             if let Some(body) = &sc.request_body {
