@@ -369,6 +369,11 @@ impl Walker {
             Some(f) if f.is_object => (Some(f.node), f.key),
             Some(f) => (Some(f.node), Key::Other),
         };
+        self.decide_at(node, key, string)
+    }
+
+    /// [`Self::decide`] for a value under `key` in a container at `node` (`None`: top level).
+    fn decide_at(&self, node: Option<Node>, key: Key, string: bool) -> Action {
         let capture_items = matches!(self.layout, Layout::ListItems { .. });
         match (node, key) {
             // A top-level value: only objects and arrays are documents.
@@ -452,45 +457,56 @@ impl Walker {
     /// plain key and a string, a scalar or a skipped container: per-token dispatch was most
     /// of the walker's cost on a list.
     fn members_in_place(&mut self, input: &[u8], budget: usize) -> usize {
+        let Some(&Frame {
+            node,
+            is_object: true,
+            mut key,
+            expect_key: true,
+        }) = self.frames.last()
+        else {
+            return 0;
+        };
+        // The frame stays the innermost one throughout, so what a value under a key the
+        // layouts ignore gets is decided once; its key and state are written back at the end.
+        let other_string_passes =
+            matches!(self.decide_at(Some(node), Key::Other, true), Action::Pass);
+        let other_container_skips =
+            matches!(self.decide_at(Some(node), Key::Other, false), Action::Skip);
+        let mut expect_key = true;
         // Bytes whose effects are applied: everything before `done` is the caller's to copy.
         let mut done = 0;
-        while done <= budget {
-            if !self
-                .frames
-                .last()
-                .is_some_and(|f| f.is_object && f.expect_key)
-                || input.get(done) != Some(&b'"')
-            {
-                return done;
-            }
+        while done <= budget && input.get(done) == Some(&b'"') {
             let body = input.get(done + 1..).unwrap_or_default();
             let Some(q) = find_quote_or_backslash(body) else {
-                return done;
+                break;
             };
             if body.get(q) != Some(&b'"') {
-                return done;
+                break;
             }
-            let Ok(key) = classify_unescaped_key(body.get(..q).unwrap_or_default()) else {
-                return done;
+            let Ok(k) = classify_unescaped_key(body.get(..q).unwrap_or_default()) else {
+                break;
             };
-            if let Some(f) = self.frames.last_mut() {
-                f.key = key;
-            }
+            key = k;
             done = skip_whitespace(input, done + 1 + q + 1);
             if input.get(done) != Some(&b':') {
-                return done;
+                break;
             }
-            if let Some(f) = self.frames.last_mut() {
-                f.expect_key = false;
-            }
+            expect_key = false;
             done = skip_whitespace(input, done + 1);
             let value = input.get(done..).unwrap_or_default();
+            let (string_passes, container_skips) = match key {
+                Key::Other => (other_string_passes, other_container_skips),
+                _ => (
+                    matches!(self.decide_at(Some(node), key, true), Action::Pass),
+                    matches!(self.decide_at(Some(node), key, false), Action::Skip),
+                ),
+            };
             let len = match value.first() {
-                Some(b'"') if matches!(self.decide(true), Action::Pass) => string_len(value),
+                Some(b'"') if string_passes => string_len(value),
                 // A container nothing inside is acted on, whole in this chunk: what a skip
                 // would copy, read here without the steps around it. (Past the budget it fails
                 // in this same push, as the skip would.)
-                Some(b'{' | b'[') if matches!(self.decide(false), Action::Skip) => {
+                Some(b'{' | b'[') if container_skips => {
                     let mut skip = Capture {
                         depth: 1,
                         ..Capture::default()
@@ -503,16 +519,18 @@ impl Walker {
                 Some(_) => value.iter().position(|&c| is_structural(c)),
             };
             let Some(len) = len else {
-                return done;
+                break;
             };
             done = skip_whitespace(input, done + len);
             if input.get(done) != Some(&b',') {
-                return done;
+                break;
             }
-            if let Some(f) = self.frames.last_mut() {
-                f.expect_key = true;
-            }
+            expect_key = true;
             done = skip_whitespace(input, done + 1);
+        }
+        if let Some(f) = self.frames.last_mut() {
+            f.key = key;
+            f.expect_key = expect_key;
         }
         done
     }
