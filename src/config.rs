@@ -323,7 +323,7 @@ fn byte_limit(name: &str, value: &Value) -> Result<usize, ConfigError> {
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     if v == 0 || v > MAX_BODY_BYTES_LIMIT {
         return Err(ConfigError(format!(
-            "{name} must be a whole number between 1 and {MAX_BODY_BYTES_LIMIT}"
+            "{name} must be between 1 and {MAX_BODY_BYTES_LIMIT}"
         )));
     }
     Ok(v)
@@ -466,7 +466,7 @@ mod tests {
         assert!(e(br#"{"identity":{"usr":"x"}}"#).contains("unknown field `usr` in identity"));
         assert!(e(br#"{"activity_prefix":5}"#).ends_with("activity_prefix must be a string"));
         assert!(e(br#"{"max_body_bytes":1.5}"#)
-            .ends_with("max_body_bytes must be a whole number between 1 and 67108864"));
+            .ends_with("max_body_bytes must be between 1 and 67108864"));
         assert!(e(br#"{"identity":{},"identity":{}}"#)
             .contains("not valid JSON: duplicate key \"identity\" at line 1"));
     }
