@@ -151,7 +151,10 @@ SCENARIOS = {
     "S4": ("watch stream, 10,000 events", "MB/s"),
     "S5": ("non-event GET (pass-through)", "req/s"),
 }
-TARGETS = {"S1": 0.90, "S2": 0.85, "S3": 0.70, "S5": 0.95}
+# Issue 12's targets that a wall-clock plaintext run can judge: S3 (Activity group) as a share
+# of CPU time, the `.wasm` size and the VM memory. Its other targets count instructions
+# (`scripts/bench.sh` without --wall); the watch target is for the realistic sidecar.
+S3_CPU_SHARE = 0.45
 UNIT = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
 TIME = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
@@ -199,12 +202,14 @@ for s, (label, unit) in SCENARIOS.items():
     key = "mbps" if unit == "MB/s" else "rps"
     a, b, c = (med(s, x, key) for x in CONFIGS)
     if s == "S4":
-        target = f"≥ 200 MB/s through the filter: {'met' if b >= 200 else 'NOT met'}"
+        target = "≥ 600 MB/s is the realistic sidecar's (`BENCH_WALL=1 scripts/bench.sh`)"
+    elif s == "S3":
+        cpu_a, cpu_b = med(s, "nofilter", "cpu"), med(s, "filter", "cpu")
+        share = cpu_a / cpu_b
+        target = (f"CPU time ≥ {S3_CPU_SHARE:.0%}: {share:.1%}, "
+                  f"{'met' if share >= S3_CPU_SHARE else 'NOT met'}")
     else:
-        t = TARGETS[s]
-        target = f"≥ {t:.0%}: {'met' if b / a >= t else 'NOT met'}"
-        if s == "S1":
-            target += f"; ≥ 1.15× Lua: {'met' if b / c >= 1.15 else 'NOT met'}"
+        target = "– (counted in instructions: `scripts/bench.sh`)"
     fmt = (lambda v: f"{v:,.0f} {unit}") if unit == "req/s" else (lambda v: f"{v:,.1f} {unit}")
     errs = sum(errors(s, x) for x in CONFIGS)
     note = f" ({errs} non-2xx)" if errs else ""
@@ -230,8 +235,8 @@ for c, name in zip(CONFIGS, ["no filter", "this filter", "Lua"]):
     added = "" if c == "nofilter" else f"{p99 - p99_base:+.0f} µs"
     lines.append(f"| {name} | {p50:.0f} µs | {p99:.0f} µs | {added} |")
 added = med("S1", "filter", "p99") - p99_base
-lines += ["", f"p99 added by the filter (S1, -c {conns}): {added:.0f} µs (target ≤ 100 µs: {'met' if added <= 100 else 'NOT met'}).",
-          f"`.wasm` size: {int(wasm_size):,} bytes = {int(wasm_size) / 1024:.0f} KiB (target ≤ 200 KiB: {'met' if int(wasm_size) <= 200 * 1024 else 'NOT met'}).",
+lines += ["", f"p99 added by the filter (S1, -c {conns}): {added:.0f} µs.",
+          f"`.wasm` size: {int(wasm_size):,} bytes = {int(wasm_size) / 1024:.0f} KiB (target ≤ 300 KiB: {'met' if int(wasm_size) <= 300 * 1024 else 'NOT met'}).",
           f"VM linear memory (gauge `activity_events.wasm_memory_bytes`): {int(mem_start) / 2**20:.2f} MiB at start, "
           f"{int(mem0) / 2**20:.2f} MiB after all scenarios (the largest list and watch chunks), "
           f"{int(mem1) / 2**20:.2f} MiB after 50k more GETs, {int(mem2) / 2**20:.2f} MiB after 50k more POSTs "
