@@ -194,15 +194,8 @@ fn field_path(
     let path = match raw {
         None => return Ok(default),
         Some(Value::String(k)) => vec![k],
-        Some(Value::Array(keys)) => keys
-            .into_iter()
-            .map(|k| match k {
-                Value::String(k) => Some(k),
-                _ => None,
-            })
-            .collect::<Option<Vec<String>>>()
-            .unwrap_or_default(),
-        Some(_) => Vec::new(),
+        // Anything but a list of strings is refused below, as an empty path would be.
+        Some(keys) => strings(name, keys).unwrap_or_default(),
     };
     if path.is_empty() || path.iter().any(String::is_empty) {
         return Err(ConfigError(format!(

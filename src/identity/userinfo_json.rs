@@ -30,11 +30,12 @@ impl UserInfoJsonError {
             UserInfoJsonError::Syntax => "syntax error",
             UserInfoJsonError::Truncated => "truncated JSON",
             UserInfoJsonError::DuplicateKey => "duplicate keys",
-            UserInfoJsonError::WrongTypes => "wrong field types",
+            UserInfoJsonError::WrongTypes => WRONG_TYPES,
         }
     }
 }
 
+/// Also the message of the visitors' own errors: only [`read`] looks at it.
 const WRONG_TYPES: &str = "wrong field types";
 
 pub fn read(json: &[u8]) -> Result<UserInfo<'static>, UserInfoJsonError> {
