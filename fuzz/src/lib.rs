@@ -43,6 +43,7 @@ pub fn all() -> Vec<Target> {
         targets::splice::target(),
         targets::patch::target(),
         targets::walker::target(),
+        targets::walker_blocks::target(),
         targets::convert::target(),
     ]
 }

@@ -15,6 +15,8 @@ pub(super) struct Masks {
     pub(super) open: u64,
     /// `}` and `]`.
     pub(super) close: u64,
+    /// Bytes outside ASCII (bit 7 set).
+    pub(super) high: u64,
 }
 
 /// `[`/`]` fold onto `{`/`}` with bit 5 set, and no other byte does.
@@ -49,6 +51,7 @@ mod imp {
             m.backslash |= u64::from(u8x16_bitmask(u8x16_eq(v, backslash))) << shift;
             m.open |= u64::from(u8x16_bitmask(u8x16_eq(folded, open))) << shift;
             m.close |= u64::from(u8x16_bitmask(u8x16_eq(folded, close))) << shift;
+            m.high |= u64::from(u8x16_bitmask(v)) << shift;
         }
         m
     }
@@ -76,9 +79,12 @@ mod imp {
     /// Bit `i` set where byte `i` of `x` (little-endian) equals `b`: exact, carry-free.
     fn equal_bits(x: u64, b: u8) -> u64 {
         let v = x ^ (LO * u64::from(b));
-        let zero = !(((v & LOW7) + LOW7) | v | LOW7);
-        // One bit per byte at bit 7 of it: gather them into the low byte.
-        (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+        gather(!(((v & LOW7) + LOW7) | v | LOW7))
+    }
+
+    /// Bit 7 of each byte of `x`, gathered into the low byte.
+    fn gather(x: u64) -> u64 {
+        ((x & !LOW7) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
     }
 
     pub(in crate::response) fn block(b: &[u8; BLOCK]) -> Masks {
@@ -94,6 +100,7 @@ mod imp {
             m.backslash |= equal_bits(x, b'\\') << shift;
             m.open |= equal_bits(folded, b'{') << shift;
             m.close |= equal_bits(folded, b'}') << shift;
+            m.high |= gather(x) << shift;
         }
         m
     }
@@ -131,6 +138,9 @@ mod tests {
                 b'{' | b'[' => m.open |= bit,
                 b'}' | b']' => m.close |= bit,
                 _ => {}
+            }
+            if c >= 0x80 {
+                m.high |= bit;
             }
         }
         m

@@ -14,6 +14,7 @@
 //! body is already on its way (Envoy sends response headers before this filter sees the body).
 
 mod bytemask;
+mod level;
 mod scan;
 pub mod walker;
 

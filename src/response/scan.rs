@@ -96,7 +96,7 @@ pub(super) fn scan_value_end(state: &mut Capture, input: &[u8]) -> Option<usize>
 }
 
 /// Bit `i` set where an odd number of the bits `0..=i` of `x` are.
-fn prefix_xor(mut x: u64) -> u64 {
+pub(super) fn prefix_xor(mut x: u64) -> u64 {
     x ^= x << 1;
     x ^= x << 2;
     x ^= x << 4;

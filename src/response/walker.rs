@@ -15,6 +15,7 @@
 //! cannot be a complete JSON value (stray bytes at the top level, mismatched brackets, a body
 //! that ends inside a value) is refused too; nothing held back is ever flushed half-read.
 
+use super::level::plain_members_len;
 use super::scan::{find_quote_or_backslash, scan_value_end, Capture};
 use crate::k8s::status::UpstreamFault;
 
@@ -235,6 +236,9 @@ pub struct Walker {
     document_limit: Option<usize>,
     /// Input bytes of the running top-level value so far.
     document_len: usize,
+    /// Members nothing is done with are found from block masks (`level.rs`); off, every member
+    /// is read one by one (the reference the block reading is tested against).
+    level_scan: bool,
 }
 
 impl Layout {
@@ -277,7 +281,16 @@ impl Walker {
             boundary: None,
             document_limit: None,
             document_len: 0,
+            level_scan: true,
         }
+    }
+
+    /// Read every member one by one, never from block masks: the same output, slower. For
+    /// tests and fuzzing, which compare the two.
+    #[doc(hidden)]
+    pub fn member_by_member(mut self) -> Self {
+        self.level_scan = false;
+        self
     }
 
     /// Cap every top-level value (a watch event) at `limit` input bytes, however the body is
@@ -418,7 +431,11 @@ impl Walker {
         let mut used = 0;
         while let Some(rest) = input.get(used..).filter(|r| !r.is_empty()) {
             if self.lex == Lex::Normal && rest.first() == Some(&b'"') {
-                let n = self.members_in_place(rest, budget.saturating_sub(used));
+                let left = budget.saturating_sub(used);
+                let n = match self.plain_members(rest, left) {
+                    0 => self.members_in_place(rest, left),
+                    n => n,
+                };
                 if n > 0 {
                     out.extend_from_slice(rest.get(..n).unwrap_or_default());
                     used += n;
@@ -445,6 +462,34 @@ impl Walker {
             }
         }
         Ok(used)
+    }
+
+    /// Members of the open object that are copied through whatever their value, found from
+    /// block masks without a step per token (`level.rs`); `input` starts at a key's opening
+    /// quote. Stops where the single steps or [`Self::members_in_place`] must look: a key
+    /// that matters, the object's closer, the end of the chunk or, as there, a little past
+    /// `budget`. The frame's state needs no change: it stops before a key or a closer.
+    fn plain_members(&self, input: &[u8], budget: usize) -> usize {
+        let Some(&Frame {
+            node,
+            is_object: true,
+            expect_key: true,
+            ..
+        }) = self.frames.last().filter(|_| self.level_scan)
+        else {
+            return 0;
+        };
+        let input = input.get(..budget.saturating_add(1)).unwrap_or(input);
+        // As the single steps would decide for a key (ASCII, without escapes), whatever its value.
+        let plain = |key| {
+            matches!(self.decide_at(Some(node), key, true), Action::Pass)
+                && matches!(self.decide_at(Some(node), key, false), Action::Skip)
+        };
+        let other_plain = plain(Key::Other);
+        plain_members_len(input, |raw| match classify_ascii(raw) {
+            Key::Other => other_plain,
+            key => plain(key),
+        })
     }
 
     /// Whole members of the open object read straight from `input` (which starts at a key's
@@ -527,6 +572,10 @@ impl Walker {
             }
             expect_key = true;
             done = skip_whitespace(input, done + 1);
+            if self.level_scan {
+                // The next members may be read from the block masks again.
+                break;
+            }
         }
         if let Some(f) = self.frames.last_mut() {
             f.key = key;

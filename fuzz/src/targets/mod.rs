@@ -10,6 +10,7 @@ pub mod route;
 pub mod splice;
 pub mod userinfo;
 pub mod walker;
+pub mod walker_blocks;
 
 use activity_events_filter::identity::source::{IdentitySource, SourceError};
 use activity_events_filter::wire::pairs::encode;

@@ -446,7 +446,7 @@ fn event(rng: &mut Rng, with_kind: bool) -> String {
     format!("{{{}}}", m.join(","))
 }
 
-fn document(rng: &mut Rng, op: Operation) -> String {
+pub(super) fn document(rng: &mut Rng, op: Operation) -> String {
     let shape = if rng.chance(6) {
         rng.below(5)
     } else {
