@@ -96,6 +96,18 @@ fn list(api_version: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// S4's upstream answer: a watch stream of 200 events (bench/bodies.py's watch.jsonl in shape).
+fn watch(api_version: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..200 {
+        let e: serde_json::Value = serde_json::from_slice(&event(api_version)).unwrap();
+        let kind = if i % 3 == 0 { "ADDED" } else { "MODIFIED" };
+        serde_json::to_writer(&mut out, &serde_json::json!({"type": kind, "object": e})).unwrap();
+        out.push(b'\n');
+    }
+    out
+}
+
 /// Envoy hands a large body over in reads of about this size.
 const CHUNK: usize = 16 * 1024;
 
@@ -194,6 +206,16 @@ fn main() {
             request_body: None,
             status: "200",
             response_body: list("v1"),
+        },
+        Scenario {
+            name: "S4 WATCH 200 events, Activity group",
+            config: None,
+            identity: member,
+            method: "GET",
+            path: "/api/v1/namespaces/default/events?watch=true",
+            request_body: None,
+            status: "200",
+            response_body: watch(ACT),
         },
         Scenario {
             name: "S1 GET one event, Milo profile (userinfo), standard paths",
