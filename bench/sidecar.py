@@ -580,7 +580,9 @@ class Callgrind:
     def zero(self):
         self._ctl("-z")
 
-    def dump(self):
+    def dump(self, label=None):
+        """The instructions counted since the last zero. With BENCH_KEEP_PROFILES=1 the profile
+        is kept as callgrind/LABEL.out (callgrind_annotate reads it), else deleted."""
         before = set(self.dir.glob("callgrind.out.*"))
         self._ctl("-d")
         for _ in range(200):
@@ -590,7 +592,10 @@ class Callgrind:
                 for _ in range(100):
                     m = re.search(r"^summary: (\d+)$", f.read_text(errors="replace"), re.M)
                     if m:
-                        f.unlink()
+                        if label and os.environ.get("BENCH_KEEP_PROFILES") == "1":
+                            f.rename(self.dir / f"{label}.out")
+                        else:
+                            f.unlink()
                         return int(m.group(1))
                     time.sleep(0.1)
             time.sleep(0.1)
@@ -607,7 +612,7 @@ def measure(cg, client, idle_rate, listener, scenario, n, tries=1):
         t0 = time.monotonic()
         client.run(listener, scenario, n)
         elapsed = time.monotonic() - t0
-        v = (cg.dump() - idle_rate * elapsed) / n
+        v = (cg.dump(f"{listener}-{scenario}") - idle_rate * elapsed) / n
         best = v if best is None else min(best, v)
     return best
 

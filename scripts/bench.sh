@@ -31,6 +31,8 @@
 #                            for the latency, watch streams per round
 #   MILO_BIN, AUTHZ_BIN      prebuilt Milo stand-in and authorizer (else release builds)
 #   BENCH_SKIP_TOOLS=1       do not run scripts/tools.sh --bench (tools already provisioned)
+#   BENCH_KEEP_PROFILES=1    keep each measurement's callgrind profile (BENCH_DIR/callgrind/LISTENER-SCENARIO.out)
+#                            for callgrind_annotate, instead of only its total
 #   BENCH_DIR                where results go (default .run/bench/TIMESTAMP)
 #
 # Wall-clock mode: configurations interleaved round by round, medians and ratios to "no filter"
@@ -47,7 +49,7 @@ MODE=instructions
 for arg in "$@"; do
   case "$arg" in
     --wall) MODE=wall ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     *) printf '[bench] unknown argument: %s\n' "$arg" >&2; exit 2 ;;
   esac
 done
