@@ -108,6 +108,24 @@ fn watch(api_version: &str) -> Vec<u8> {
     out
 }
 
+/// An events.k8s.io/v1 create as client-go's and kube-rs's event recorders write it: no
+/// annotations, `eventTime` with microseconds, a reporting controller and instance.
+fn events_v1_event() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "web-7d9f8c6b5-x2k4p.17cb1e5a3f2d9c41", "namespace": "default"},
+        "eventTime": "2026-12-01T10:00:00.123456Z",
+        "reportingController": "example.com/web-controller",
+        "reportingInstance": "web-controller-6c8f9d7b5-abcde",
+        "action": "Scheduling", "reason": "Scheduled",
+        "regarding": {"kind": "Pod", "namespace": "default", "name": "web-7d9f8c6b5-x2k4p",
+                      "uid": "0f7c8a2e-51d4-4c3e-9a6b-8d2e1f3a4b5c", "apiVersion": "v1"},
+        "note": "Successfully assigned default/web-7d9f8c6b5-x2k4p to node-1",
+        "type": "Normal"
+    }))
+    .unwrap()
+}
+
 /// Envoy hands a large body over in reads of about this size.
 const CHUNK: usize = 16 * 1024;
 
@@ -226,6 +244,36 @@ fn main() {
             request_body: None,
             status: "200",
             response_body: event("v1"),
+        },
+        Scenario {
+            name: "events.k8s.io/v1 create (event recorder), Activity group",
+            config: None,
+            identity: member,
+            method: "POST",
+            path: "/apis/events.k8s.io/v1/namespaces/default/events",
+            request_body: Some(events_v1_event()),
+            status: "201",
+            response_body: event(ACT),
+        },
+        Scenario {
+            name: "events.k8s.io/v1 GET one event, Activity group",
+            config: None,
+            identity: member,
+            method: "GET",
+            path: "/apis/events.k8s.io/v1/namespaces/default/events/test-event",
+            request_body: None,
+            status: "200",
+            response_body: event(ACT),
+        },
+        Scenario {
+            name: "events.k8s.io/v1 LIST 500 events, Activity group",
+            config: None,
+            identity: member,
+            method: "GET",
+            path: "/apis/events.k8s.io/v1/namespaces/default/events",
+            request_body: None,
+            status: "200",
+            response_body: list(ACT),
         },
         Scenario {
             name: "S5 non-event GET",
