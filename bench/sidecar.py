@@ -697,7 +697,8 @@ def main():
     cgdir = OUT / "callgrind"
     cgdir.mkdir(exist_ok=True)
     p, _, fports = start_envoy("front", front, 83, wrapper=(
-        "valgrind", "--tool=callgrind", "--smc-check=all-non-file",
+        # Uncompressed names: each dump kept by BENCH_KEEP_PROFILES reads on its own.
+        "valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--compress-strings=no",
         f"--callgrind-out-file={cgdir}/callgrind.out"))
     cg = Callgrind(p.pid, cgdir)
     client = Client(fports, tokens)

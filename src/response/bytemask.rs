@@ -36,6 +36,7 @@ mod imp {
         )
     }
 
+    #[inline(always)]
     pub(in crate::response) fn block(b: &[u8; BLOCK]) -> Masks {
         let lanes = b
             .chunks_exact(16)
@@ -87,6 +88,7 @@ mod imp {
         ((x & !LOW7) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
     }
 
+    #[inline(always)]
     pub(in crate::response) fn block(b: &[u8; BLOCK]) -> Masks {
         let words = b
             .chunks_exact(8)
