@@ -207,17 +207,11 @@ mod tests {
 
     #[test]
     fn escapes_match_the_byte_at_a_time_reading_across_blocks() {
-        let mut x = 0x9e37_79b9u32;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut r = Rng(0x9e37_79b9);
         for round in 0..5000 {
             let len = BLOCK * (1 + round % 3);
             let bytes: Vec<u8> = (0..len)
-                .map(|_| match next() % (2 + round % 5) as u32 {
+                .map(|_| match r.below(2 + round % 5) {
                     0 => b'a',
                     _ => b'\\',
                 })
