@@ -44,15 +44,23 @@ mod imp {
         let (quote, backslash) = (u8x16_splat(b'"'), u8x16_splat(b'\\'));
         let (open, close, case) = (u8x16_splat(b'{'), u8x16_splat(b'}'), u8x16_splat(CASE));
         let mut m = Masks::default();
-        for (k, lane) in lanes.enumerate() {
+        let mut any_slash = u8x16_splat(0);
+        for (k, lane) in lanes.clone().enumerate() {
             let v = load(lane);
             let folded = v128_or(v, case);
             let shift = 16 * k as u32;
             m.quote |= u64::from(u8x16_bitmask(u8x16_eq(v, quote))) << shift;
-            m.backslash |= u64::from(u8x16_bitmask(u8x16_eq(v, backslash))) << shift;
+            any_slash = v128_or(any_slash, u8x16_eq(v, backslash));
             m.open |= u64::from(u8x16_bitmask(u8x16_eq(folded, open))) << shift;
             m.close |= u64::from(u8x16_bitmask(u8x16_eq(folded, close))) << shift;
             m.high |= u64::from(u8x16_bitmask(v)) << shift;
+        }
+        // Backslashes are rare: one test for the block, the mask only where there are some.
+        if v128_any_true(any_slash) {
+            for (k, lane) in lanes.enumerate() {
+                let v = load(lane);
+                m.backslash |= u64::from(u8x16_bitmask(u8x16_eq(v, backslash))) << (16 * k as u32);
+            }
         }
         m
     }

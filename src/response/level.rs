@@ -23,14 +23,20 @@ const EVEN: u64 = 0x5555_5555_5555_5555;
 /// Where the open object's members stop needing no look. `input` starts with the opening
 /// quote of a key of the object (the walker expects a key there), outside any string;
 /// `plain` says of a key's raw bytes (only ever ASCII without a backslash) whether the walker
-/// would copy its member through unchanged whatever the value.
+/// would copy its member through unchanged whatever the value. It is asked only of keys whose
+/// length `n` is 64 or more or has bit `n` of `asked` set: every other key is plain (the walker
+/// knows a few keys, all short; most keys of an object are read from the masks alone).
 ///
 /// Returns the number of bytes before the first thing the walker must read itself: the
 /// opening quote of a key `plain` refuses or cannot be shown (an escape, a byte outside ASCII,
 /// cut by the chunk), or the object's closing bracket. Where neither is reached (the chunk
 /// ends, or something is not read exactly here), the opening quote of the last key seen, or
 /// 0. Everything before the returned offset is members the walker copies as they are.
-pub(super) fn plain_members_len(input: &[u8], plain: impl Fn(&[u8]) -> bool) -> usize {
+pub(super) fn plain_members_len(input: &[u8], asked: u64, plain: impl Fn(&[u8]) -> bool) -> usize {
+    let plain = |raw: &[u8]| {
+        let n = raw.len();
+        (n < 64 && asked >> n & 1 == 0) || plain(raw)
+    };
     // The first key decides whether the blocks are worth reading at all.
     if !key_at(input, 0).is_some_and(&plain) {
         return 0;
@@ -42,8 +48,12 @@ pub(super) fn plain_members_len(input: &[u8], plain: impl Fn(&[u8]) -> bool) -> 
             return key_at(input, base + p as usize).is_some_and(&plain);
         }
         let end = after.trailing_zeros();
-        (m.backslash | m.high) & bits(p + 1, end) == 0
-            && input
+        if (m.backslash | m.high) & bits(p + 1, end) != 0 {
+            return false;
+        }
+        // Judged from its length alone where it can be (`end - p - 1` is under 64).
+        asked >> (end - p - 1) & 1 == 0
+            || input
                 .get(base + p as usize + 1..base + end as usize)
                 .is_some_and(&plain)
     };
@@ -87,6 +97,7 @@ pub(super) fn plain_members_len(input: &[u8], plain: impl Fn(&[u8]) -> bool) -> 
                 // The first key, judged above.
                 continue;
             }
+            // Go writes no whitespace: the byte before is most often the separator itself.
             match previous_token(input, at) {
                 // A value: the walker passes a string under a plain key.
                 Some(b':') => continue,
@@ -263,6 +274,14 @@ mod tests {
         !k.eq_ignore_ascii_case(b"apiversion")
     }
 
+    /// [`plain_members_len`] with `plain` asked only of keys as long as `apiVersion`; the same
+    /// as when it is asked of every key.
+    fn members_len(body: &[u8]) -> usize {
+        let n = plain_members_len(body, 1 << 10, plain);
+        assert_eq!(n, plain_members_len(body, u64::MAX, plain), "{body:?}");
+        n
+    }
+
     #[test]
     fn stops_at_the_first_key_that_matters_at_the_objects_level() {
         let body = br#""a":{"apiVersion":"x"},"b":"apiVersion","apiVersion":"y"}"#;
@@ -271,33 +290,33 @@ mod tests {
             .position(|w| w == br#","apiVersion""#)
             .unwrap()
             + 1;
-        assert_eq!(plain_members_len(body, plain), at);
+        assert_eq!(members_len(body), at);
         // None at the object's level: up to its closer.
         let body = br#""a":{"apiVersion":"x"},"b":[{"c":"}"}],"d":"\"apiVersion\":"}, "e":1"#;
-        assert_eq!(plain_members_len(body, plain), body.len() - 8);
+        assert_eq!(members_len(body), body.len() - 8);
     }
 
     #[test]
     fn leaves_to_the_walker_what_it_does_not_read_exactly() {
         // The first key matters.
-        assert_eq!(plain_members_len(br#""apiVersion":"x"}"#, plain), 0);
+        assert_eq!(members_len(br#""apiVersion":"x"}"#), 0);
         // A backslash outside a string: back to the last key.
         let body = br#""a":1,"b":\"c","apiVersion":2}"#;
-        assert_eq!(plain_members_len(body, plain), 6);
+        assert_eq!(members_len(body), 6);
         // A string after a value with no separator.
         let body = br#""a":"b" "apiVersion":1}"#;
-        assert_eq!(plain_members_len(body, plain), 0);
+        assert_eq!(members_len(body), 0);
         // A key with an escape or outside ASCII, or cut by the chunk: stop at its quote.
         for body in [
             &br#""a":1,"b\u0061":2}"#[..],
             "\"a\":1,\"ſ\":2}".as_bytes(),
             br#""a":1,"bbb"#,
         ] {
-            assert_eq!(plain_members_len(body, plain), 6, "{body:?}");
+            assert_eq!(members_len(body), 6, "{body:?}");
         }
         // The chunk ends inside a member: the last key.
         let body = br#""a":1,"b":{"c":"#;
-        assert_eq!(plain_members_len(body, plain), 6);
+        assert_eq!(members_len(body), 6);
     }
 
     /// Reproducible pseudo-random numbers (xorshift32).

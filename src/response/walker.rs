@@ -56,6 +56,10 @@ fn classify_unescaped_key(raw: &[u8]) -> Result<Key, UpstreamFault> {
     classify_key(raw)
 }
 
+/// The raw lengths of the keys [`classify_ascii`] knows (bit `n`: length `n`): a plain ASCII
+/// key of any other length is [`Key::Other`].
+const KNOWN_KEY_LENGTHS: u64 = 1 << 4 | 1 << 5 | 1 << 6 | 1 << 10;
+
 /// A plain ASCII key: it folds as ASCII case alone, compared in place, nothing allocated.
 fn classify_ascii(raw: &[u8]) -> Key {
     // Keys of another length cannot fold onto a known one.
@@ -486,7 +490,13 @@ impl Walker {
                 && matches!(self.decide_at(Some(node), key, false), Action::Skip)
         };
         let other_plain = plain(Key::Other);
-        plain_members_len(input, |raw| match classify_ascii(raw) {
+        // Keys of other lengths are `Key::Other`: asked only when that is not plain itself.
+        let asked = if other_plain {
+            KNOWN_KEY_LENGTHS
+        } else {
+            u64::MAX
+        };
+        plain_members_len(input, asked, |raw| match classify_ascii(raw) {
             Key::Other => other_plain,
             key => plain(key),
         })
@@ -928,6 +938,25 @@ mod tests {
             }
         }
         w.finish().err()
+    }
+
+    #[test]
+    fn only_keys_of_the_known_lengths_are_known() {
+        for n in 0..64 {
+            let spellings = [
+                "rows",
+                "items",
+                "object",
+                "apiversion",
+                "ROWS",
+                "apiVersion",
+                "x",
+            ];
+            let named = spellings
+                .iter()
+                .any(|k| k.len() == n && classify_ascii(k.as_bytes()) != Key::Other);
+            assert_eq!(KNOWN_KEY_LENGTHS >> n & 1 == 1, named, "length {n}");
+        }
     }
 
     #[test]
