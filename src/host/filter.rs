@@ -10,6 +10,7 @@ use crate::k8s::discovery::{self, DiscoveryDoc};
 use crate::k8s::status::{Reason, Rejection};
 use crate::request::body::BodyJob;
 use crate::request::{self, Action as Decision};
+use crate::response::output::Output;
 use crate::response::{Failure, ResponsePlan, ResponseRewriter, Treatment, READ_SLICE};
 use crate::wire::pairs;
 
@@ -308,28 +309,12 @@ impl EventsFilter {
             }
             return Action::Continue;
         }
-        // Read large chunks in slices: only the output, not a second copy of the input, is
-        // ever the size of the chunk.
-        let mut out = Vec::with_capacity(body_size);
-        let mut offset = 0;
-        let mut ok = true;
-        while offset < body_size && ok {
-            let slice = match abi::get_buffer(BufferType::ResponseBody, offset, READ_SLICE) {
-                Ok(s) if !s.is_empty() => s,
-                Ok(_) => break,
-                Err(_) => {
-                    log::warn!("activity-events: response body unreadable; ending the response");
-                    let _ = abi::set_buffer(BufferType::ResponseBody, 0, body_size, &[]);
-                    abi::reset_response();
-                    return Action::Continue;
-                }
-            };
-            offset += slice.len();
-            ok = rewriter.push_into(&slice, &mut out);
-        }
-        if end_of_stream && ok {
-            ok = rewriter.finish_into(&mut out);
-        }
+        let Ok((replaced, out, ok)) = rewrite_chunk(rewriter, body_size, end_of_stream) else {
+            log::warn!("activity-events: response body unreadable; ending the response");
+            let _ = abi::set_buffer(BufferType::ResponseBody, 0, body_size, &[]);
+            abi::reset_response();
+            return Action::Continue;
+        };
         if !ok {
             self.aborted = true;
             let failure = rewriter.failure().cloned();
@@ -352,7 +337,10 @@ impl EventsFilter {
                 return Action::Continue;
             }
         }
-        if abi::set_buffer(BufferType::ResponseBody, 0, body_size, &out).is_err() {
+        // A chunk that went through untouched is left as it is.
+        if (replaced > 0 || !out.is_empty())
+            && abi::set_buffer(BufferType::ResponseBody, 0, replaced, &out).is_err()
+        {
             log::warn!("activity-events: cannot rewrite the response body; ending the response");
             abi::reset_response();
         }
@@ -491,4 +479,36 @@ fn header<'a>(headers: &[(&'a [u8], &'a [u8])], name: &[u8]) -> Option<&'a str> 
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+/// Rewrite the response body's chunk of `body_size` bytes, read in slices so that only the
+/// output, never a second copy of the input, is the chunk's size. Returns how many of the
+/// chunk's first bytes the returned bytes replace (the rest went through untouched; `(0, [])`:
+/// all of it did), and whether the rewrite went on (`false`: see the rewriter's failure; the
+/// returned bytes then replace the whole chunk).
+fn rewrite_chunk(
+    rewriter: &mut ResponseRewriter,
+    body_size: usize,
+    end_of_stream: bool,
+) -> Result<(usize, Vec<u8>, bool), abi::HostError> {
+    let mut written = Vec::new();
+    let mut offset = 0;
+    loop {
+        let slice = abi::get_buffer(BufferType::ResponseBody, offset, READ_SLICE)?;
+        let mut out = Output::over(&slice, written);
+        let mut ok = slice.is_empty() || rewriter.push_to(&slice, &mut out);
+        let last = slice.is_empty() || offset + slice.len() >= body_size;
+        if !ok || last {
+            if end_of_stream && ok {
+                ok = rewriter.finish_to(&mut out);
+            }
+            if !ok || slice.is_empty() {
+                return Ok((body_size, out.into_vec(), ok));
+            }
+            let (n, head) = out.into_head();
+            return Ok((offset + n, head, ok));
+        }
+        written = out.into_vec();
+        offset += slice.len();
+    }
 }

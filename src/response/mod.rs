@@ -15,6 +15,7 @@
 
 mod bytemask;
 mod level;
+pub mod output;
 mod scan;
 pub mod walker;
 
@@ -23,6 +24,7 @@ use serde_json::{Map, Value};
 use crate::k8s::api::{Api, Operation};
 use crate::k8s::events;
 use crate::k8s::status::{Rejection, UpstreamFault};
+use output::Output;
 use walker::{Layout, Walker};
 
 /// What the filter knows, at request time, about the response to come.
@@ -198,6 +200,15 @@ impl ResponseRewriter {
     /// slices builds one output buffer). `false`: the rewrite failed ([`Self::failure`] says
     /// what to do); forward `out`, then end the stream.
     pub fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut output = Output::over(chunk, std::mem::take(out));
+        let ok = self.push_to(chunk, &mut output);
+        *out = output.into_vec();
+        ok
+    }
+
+    /// [`Self::push_into`] an [`Output`] over `chunk`, which copies none of the bytes that go
+    /// through unchanged (the host then writes back only what changed).
+    pub fn push_to(&mut self, chunk: &[u8], out: &mut Output<'_>) -> bool {
         if self.failure.is_some() {
             return false;
         }
@@ -208,16 +219,17 @@ impl ResponseRewriter {
         let result = if self.hold || self.watch {
             self.walker.push(chunk, &mut self.pending, &mut on_value)
         } else {
-            self.walker.push(chunk, out, &mut on_value)
+            self.walker.push_to(chunk, out, &mut on_value)
         };
         if let Err(fault) = result {
             if self.watch {
                 // The events completed before the refused one still go.
                 if let Some(end) = self.walker.last_boundary() {
-                    out.extend(self.pending.drain(..end.min(self.pending.len())));
+                    out.written()
+                        .extend(self.pending.drain(..end.min(self.pending.len())));
                 }
             }
-            self.fail(fault, out);
+            self.fail(fault, out.written());
             return false;
         }
         if self.watch || self.hold {
@@ -240,16 +252,27 @@ impl ResponseRewriter {
     /// The end of the body: what is still held back. `false`: the body was refused
     /// ([`Self::failure`]); forward `out` all the same.
     pub fn finish_into(&mut self, out: &mut Vec<u8>) -> bool {
+        let mut output = Output::over(&[], std::mem::take(out));
+        let ok = self.finish_to(&mut output);
+        *out = output.into_vec();
+        ok
+    }
+
+    /// [`Self::finish_into`] an [`Output`].
+    pub fn finish_to(&mut self, out: &mut Output<'_>) -> bool {
         if self.failure.is_some() {
             return false;
         }
         match self.walker.finish() {
             Ok(()) => {
-                out.append(&mut self.pending);
+                // (Nothing held: what went through unchanged stays uncopied.)
+                if !self.pending.is_empty() {
+                    out.written().append(&mut self.pending);
+                }
                 true
             }
             Err(fault) => {
-                self.fail(fault, out);
+                self.fail(fault, out.written());
                 false
             }
         }
@@ -481,20 +504,24 @@ mod tests {
         fn finish(&mut self) -> Vec<u8>;
     }
 
+    /// As the host does it: an [`Output`] over the chunk, written back as a replaced head
+    /// (the rest of the chunk as it came) while the rewrite goes on, whole once it failed.
     impl ChunkRewriter for ResponseRewriter {
         fn push(&mut self, chunk: &[u8]) -> Outcome {
-            let mut out = Vec::with_capacity(chunk.len() + 64);
-            if self.push_into(chunk, &mut out) {
-                Outcome::Forward(out)
+            let mut out = Output::over(chunk, Vec::new());
+            if self.push_to(chunk, &mut out) {
+                let (n, mut head) = out.into_head();
+                head.extend_from_slice(&chunk[n..]);
+                Outcome::Forward(head)
             } else {
-                Outcome::Abort(out)
+                Outcome::Abort(out.into_vec())
             }
         }
 
         fn finish(&mut self) -> Vec<u8> {
-            let mut out = Vec::new();
-            self.finish_into(&mut out);
-            out
+            let mut out = Output::over(&[], Vec::new());
+            self.finish_to(&mut out);
+            out.into_vec()
         }
     }
     use serde_json::json;

@@ -16,6 +16,7 @@
 //! that ends inside a value) is refused too; nothing held back is ever flushed half-read.
 
 use super::level::plain_members_len;
+use super::output::Output;
 use super::scan::{find_quote_or_backslash, scan_value_end, Capture};
 use crate::k8s::status::UpstreamFault;
 
@@ -316,6 +317,23 @@ impl Walker {
     where
         F: FnMut(&[u8], &mut Vec<u8>) -> Result<(), UpstreamFault>,
     {
+        let mut output = Output::over(input, std::mem::take(out));
+        let result = self.push_to(input, &mut output, on_value);
+        *out = output.into_vec();
+        result
+    }
+
+    /// [`Self::push`] into an [`Output`] over `input`, which copies none of the bytes that go
+    /// through unchanged.
+    pub fn push_to<F>(
+        &mut self,
+        input: &[u8],
+        out: &mut Output<'_>,
+        on_value: &mut F,
+    ) -> Result<(), UpstreamFault>
+    where
+        F: FnMut(&[u8], &mut Vec<u8>) -> Result<(), UpstreamFault>,
+    {
         self.boundary = None;
         let mut i = 0;
         while i < input.len() {
@@ -427,7 +445,7 @@ impl Walker {
     fn step_members(
         &mut self,
         input: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
         budget: usize,
     ) -> Result<usize, UpstreamFault> {
         // At the top level every step ends or may start a value: one at a time.
@@ -594,7 +612,7 @@ impl Walker {
         done
     }
 
-    fn step_normal(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, UpstreamFault> {
+    fn step_normal(&mut self, input: &[u8], out: &mut Output<'_>) -> Result<usize, UpstreamFault> {
         let Some(&b) = input.first() else {
             return Ok(0);
         };
@@ -610,7 +628,7 @@ impl Walker {
                         kind: Str::Key,
                         escape: false,
                     };
-                    out.push(b);
+                    out.extend_from_slice(input.get(..1).unwrap_or_default());
                 } else {
                     match self.decide(true) {
                         Action::Refuse => return Err(UpstreamFault::Malformed),
@@ -627,7 +645,7 @@ impl Walker {
                                 kind: Str::Pass,
                                 escape: false,
                             };
-                            out.push(b);
+                            out.extend_from_slice(input.get(..1).unwrap_or_default());
                         }
                     }
                 }
@@ -653,12 +671,12 @@ impl Walker {
                             key: Key::Other,
                             expect_key: b == b'{',
                         });
-                        out.push(b);
+                        out.extend_from_slice(input.get(..1).unwrap_or_default());
                     }
                     Action::Refuse => return Err(UpstreamFault::Malformed),
                     _ => {
                         self.skip = Some(state);
-                        out.push(b);
+                        out.extend_from_slice(input.get(..1).unwrap_or_default());
                     }
                 }
                 Ok(1)
@@ -669,7 +687,7 @@ impl Walker {
                     Some(f) if f.is_object == (b == b'}') => {}
                     _ => return Err(UpstreamFault::Malformed),
                 }
-                out.push(b);
+                out.extend_from_slice(input.get(..1).unwrap_or_default());
                 if self.frames.is_empty() {
                     self.boundary = Some(out.len());
                 }
@@ -680,7 +698,7 @@ impl Walker {
                 if let Some(f) = self.frames.last_mut() {
                     f.expect_key = false;
                 }
-                out.push(b);
+                out.extend_from_slice(input.get(..1).unwrap_or_default());
                 Ok(1)
             }
             b',' => {
@@ -689,7 +707,7 @@ impl Walker {
                         f.expect_key = true;
                     }
                 }
-                out.push(b);
+                out.extend_from_slice(input.get(..1).unwrap_or_default());
                 Ok(1)
             }
             _ => {
@@ -721,12 +739,11 @@ impl Walker {
         input: &[u8],
         kind: Str,
         escape: bool,
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
     ) -> Result<usize, UpstreamFault> {
         if escape {
             // The byte after a backslash never ends the string.
-            let b = input.first().copied().unwrap_or_default();
-            self.string_bytes(kind, &[b], out)?;
+            self.string_bytes(kind, input.get(..1).unwrap_or_default(), out)?;
             self.lex = Lex::InString {
                 kind,
                 escape: false,
@@ -740,8 +757,9 @@ impl Walker {
         };
         self.string_bytes(kind, input.get(..n).unwrap_or_default(), out)?;
         let b = input.get(n).copied().unwrap_or_default();
+        let byte = input.get(n..n + 1).unwrap_or_default();
         if b == b'\\' {
-            self.string_bytes(kind, &[b], out)?;
+            self.string_bytes(kind, byte, out)?;
             self.lex = Lex::InString { kind, escape: true };
             return Ok(n + 1);
         }
@@ -749,13 +767,13 @@ impl Walker {
         self.lex = Lex::Normal;
         match kind {
             Str::Key => {
-                out.push(b);
+                out.extend_from_slice(byte);
                 let key = classify_key(&self.key)?;
                 if let Some(f) = self.frames.last_mut() {
                     f.key = key;
                 }
             }
-            Str::Pass => out.push(b),
+            Str::Pass => out.extend_from_slice(byte),
             Str::Held => {
                 self.held.push(b);
                 self.release_held(out)?;
@@ -768,7 +786,7 @@ impl Walker {
         &mut self,
         kind: Str,
         bytes: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
     ) -> Result<(), UpstreamFault> {
         match kind {
             Str::Key => {
@@ -791,9 +809,9 @@ impl Walker {
 
     /// A held `apiVersion` of an Event is complete: replace it if it is the upstream version
     /// (in any escaping), refuse it if it names the upstream group otherwise, else let it be.
-    fn release_held(&mut self, out: &mut Vec<u8>) -> Result<(), UpstreamFault> {
+    fn release_held(&mut self, out: &mut Output<'_>) -> Result<(), UpstreamFault> {
         let Some((from, to)) = self.layout.versions() else {
-            out.append(&mut self.held);
+            out.written().append(&mut self.held);
             return Ok(());
         };
         let inner = self
@@ -817,7 +835,7 @@ impl Walker {
             false
         };
         if !is_from {
-            out.append(&mut self.held);
+            out.written().append(&mut self.held);
             return Ok(());
         }
         out.push(b'"');
@@ -826,14 +844,14 @@ impl Walker {
         if matches!(self.layout, Layout::RewriteApiVersion { .. }) {
             // Keep the length: pad up to what was read (an escaped value is longer).
             let pad = self.held.len().saturating_sub(to.len() + 2);
-            out.extend(std::iter::repeat_n(b' ', pad));
+            out.written().extend(std::iter::repeat_n(b' ', pad));
         }
         self.held.clear();
         Ok(())
     }
 
     /// Copy a skipped container through, tracking only strings and depth.
-    fn step_skip(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
+    fn step_skip(&mut self, input: &[u8], out: &mut Output<'_>) -> usize {
         let Some(sk) = self.skip.as_mut() else {
             return 0;
         };
@@ -850,7 +868,7 @@ impl Walker {
     fn step_capture<F>(
         &mut self,
         input: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
         on_value: &mut F,
     ) -> Result<usize, UpstreamFault>
     where
@@ -869,7 +887,7 @@ impl Walker {
         }
         if end.is_some() {
             if let Some(done) = self.capture.take() {
-                on_value(&done.buf, out)?;
+                on_value(&done.buf, out.written())?;
                 if self.frames.is_empty() {
                     self.boundary = Some(out.len());
                 }

@@ -109,6 +109,51 @@ fn a_core_list_gets_every_item_rewritten() {
     }
 }
 
+/// Activity's lists carry no `apiVersion` in their items: past the list's own, nothing is
+/// rewritten, and the filter writes back only the head it changed, then leaves every chunk
+/// as it came (no copy of the list through the VM and back).
+#[test]
+fn a_list_chunk_that_needs_no_change_is_not_written_back() {
+    let vm = Vm::filter(None);
+    let mut list = json(&fixture("responses/event-list.json"));
+    for item in list["items"].as_array_mut().unwrap() {
+        item.as_object_mut().unwrap().remove("apiVersion");
+    }
+    let body = serde_json::to_vec(&list).unwrap();
+    let mut s = get(&vm, "/api/v1/namespaces/default/events");
+    let cuts: Vec<usize> = (1..4).map(|i| i * body.len() / 4).collect();
+    let before = s.calls().len();
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        Some(body.len()),
+        &chunks(&body, &cuts),
+    );
+    let writes: Vec<String> = s.calls()[before..]
+        .iter()
+        .filter(|c| c.starts_with("proxy_set_buffer_bytes"))
+        .cloned()
+        .collect();
+    // The list's `apiVersion` ends at the head written back: `"v1"` and its padding.
+    let head = body
+        .windows(ACTIVITY_API_VERSION.len())
+        .position(|w| w == ACTIVITY_API_VERSION.as_bytes())
+        .unwrap()
+        + ACTIVITY_API_VERSION.len()
+        + 1;
+    assert_eq!(
+        writes,
+        [format!(
+            "proxy_set_buffer_bytes(response_body, 0, {head}, {head} bytes)"
+        )]
+    );
+    let out = s.client_body();
+    assert_eq!(out.len(), body.len());
+    list["apiVersion"] = "v1".into();
+    assert_eq!(json(&out), list);
+}
+
 /// A core list whose items hide brackets, quotes and backslashes in strings of skipped
 /// containers, at every offset of a scan block: what the client gets must be the JSON that
 /// was sent, with only the objects' own `apiVersion` changed (serde_json is the judge).
