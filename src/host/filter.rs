@@ -11,7 +11,7 @@ use crate::k8s::status::{Reason, Rejection};
 use crate::request::body::BodyJob;
 use crate::request::{self, Action as Decision};
 use crate::response::output::Output;
-use crate::response::{Failure, ResponsePlan, ResponseRewriter, Treatment, READ_SLICE};
+use crate::response::{Failure, ResponsePlan, ResponseRewriter, Treatment, READ_SLICE, READ_WHOLE};
 use crate::wire::pairs;
 
 /// proxy-wasm status for "the host could not serialize the value".
@@ -481,20 +481,25 @@ fn header<'a>(headers: &[(&'a [u8], &'a [u8])], name: &[u8]) -> Option<&'a str> 
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
-/// Rewrite the response body's chunk of `body_size` bytes, read in slices so that only the
-/// output, never a second copy of the input, is the chunk's size. Returns how many of the
-/// chunk's first bytes the returned bytes replace (the rest went through untouched; `(0, [])`:
-/// all of it did), and whether the rewrite went on (`false`: see the rewriter's failure; the
-/// returned bytes then replace the whole chunk).
+/// Rewrite the response body's chunk of `body_size` bytes, read whole or, above
+/// [`READ_WHOLE`], in slices. Returns how many of the chunk's first bytes the returned bytes
+/// replace (the rest went through untouched; `(0, [])`: all of it did), and whether the
+/// rewrite went on (`false`: see the rewriter's failure; the returned bytes then replace the
+/// whole chunk).
 fn rewrite_chunk(
     rewriter: &mut ResponseRewriter,
     body_size: usize,
     end_of_stream: bool,
 ) -> Result<(usize, Vec<u8>, bool), abi::HostError> {
-    let mut written = Vec::new();
+    let (read, mut written) = if body_size <= READ_WHOLE {
+        (body_size.max(1), Vec::new())
+    } else {
+        // The slices' output is gathered here: room for all of it, not a copy per growth.
+        (READ_SLICE, Vec::with_capacity(body_size))
+    };
     let mut offset = 0;
     loop {
-        let slice = abi::get_buffer(BufferType::ResponseBody, offset, READ_SLICE)?;
+        let slice = abi::get_buffer(BufferType::ResponseBody, offset, read)?;
         let mut out = Output::over(&slice, written);
         let mut ok = slice.is_empty() || rewriter.push_to(&slice, &mut out);
         let last = slice.is_empty() || offset + slice.len() >= body_size;

@@ -158,8 +158,13 @@ struct Context {
     pretty: bool,
 }
 
-/// Response bodies are read from the host in slices of this size: only the output, not a
-/// second copy of the input, is ever the size of a chunk.
+/// Response chunks up to this size are read from the host whole, so that what goes through
+/// unchanged is never copied ([`output::Output`]). Larger ones are read in slices of
+/// [`READ_SLICE`] (the output of all but the last slice is then copied), so that the VM never
+/// holds the input of a chunk and its output both at a size above this.
+pub const READ_WHOLE: usize = 1024 * 1024;
+
+/// The slices a chunk larger than [`READ_WHOLE`] is read in.
 pub const READ_SLICE: usize = 64 * 1024;
 
 /// What the host does once a rewrite has failed.

@@ -80,7 +80,7 @@ fn a_core_event_costs_four_host_calls_per_response() {
         [
             "proxy_get_header_map_pairs(response_headers)".to_owned(),
             "proxy_remove_header_map_value(response_headers, content-length)".to_owned(),
-            "proxy_get_buffer_bytes(response_body, 0, 65536)".to_owned(),
+            format!("proxy_get_buffer_bytes(response_body, 0, {n})"),
             format!("proxy_set_buffer_bytes(response_body, 0, {n}, {n} bytes)"),
         ]
     );
@@ -152,6 +152,56 @@ fn a_list_chunk_that_needs_no_change_is_not_written_back() {
     assert_eq!(out.len(), body.len());
     list["apiVersion"] = "v1".into();
     assert_eq!(json(&out), list);
+}
+
+/// A chunk too large to read whole is read in slices: items to rewrite in any of them, and
+/// items cut by the slices' edges, come out as one rewritten chunk.
+#[test]
+fn a_chunk_larger_than_a_whole_read_is_rewritten_slice_by_slice() {
+    let vm = Vm::filter(None);
+    let mut list = json(&fixture("responses/event-list.json"));
+    let item = list["items"][0].clone();
+    let items: Vec<serde_json::Value> = (0..3000)
+        .map(|i| {
+            let mut it = item.clone();
+            it["metadata"]["name"] = format!("e{i}").into();
+            // Every 700th keeps the upstream apiVersion, the others carry none.
+            if i % 700 != 0 {
+                it.as_object_mut().unwrap().remove("apiVersion");
+            }
+            it
+        })
+        .collect();
+    list["items"] = items.into();
+    let body = serde_json::to_vec(&list).unwrap();
+    assert!(body.len() > 1024 * 1024, "{}", body.len());
+    let mut s = get(&vm, "/api/v1/namespaces/default/events");
+    let before = s.calls().len();
+    respond(
+        &mut s,
+        "200",
+        "application/json",
+        Some(body.len()),
+        &[&body],
+    );
+    let reads = s.calls()[before..]
+        .iter()
+        .filter(|c| c.starts_with("proxy_get_buffer_bytes(response_body"))
+        .count();
+    assert_eq!(reads, body.len().div_ceil(64 * 1024));
+    let out = s.client_body();
+    assert_eq!(out.len(), body.len());
+    let got = json(&out);
+    assert_eq!(got["apiVersion"], "v1");
+    for (i, it) in got["items"].as_array().unwrap().iter().enumerate() {
+        let want = if i % 700 == 0 { Some("v1") } else { None };
+        assert_eq!(
+            it.get("apiVersion").and_then(|v| v.as_str()),
+            want,
+            "item {i}"
+        );
+        assert_eq!(it["metadata"]["name"], format!("e{i}"));
+    }
 }
 
 /// A core list whose items hide brackets, quotes and backslashes in strings of skipped
