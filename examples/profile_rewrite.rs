@@ -4,9 +4,7 @@
 //!     valgrind --tool=callgrind target/release/examples/profile_rewrite core-watch
 //!     SAVE_BODY=/tmp/core-list.json target/release/examples/profile_rewrite core-list
 //!     BODY_FILE=/tmp/core-list.json valgrind --tool=callgrind target/release/examples/profile_rewrite core-list
-//!
-//! The same in V8 (Node's), the wasm engine Envoy runs the filter in: build it with
-//! `--target wasm32-wasip1` and run `bench/v8-profile.mjs` (see there).
+
 //!
 //! Modes: core-watch, events-watch, core-list, events-list.
 #![allow(
@@ -90,7 +88,7 @@ fn main() {
         return;
     }
     // REPEAT=N rewrites the body N times: the difference between two counts is the steady
-    // state's cost, without start-up and (in a wasm engine) compilation.
+    // state's cost, without start-up.
     let repeat: usize = std::env::var("REPEAT")
         .ok()
         .and_then(|r| r.parse().ok())
