@@ -4,7 +4,6 @@
 //!     valgrind --tool=callgrind target/release/examples/profile_rewrite core-watch
 //!     SAVE_BODY=/tmp/core-list.json target/release/examples/profile_rewrite core-list
 //!     BODY_FILE=/tmp/core-list.json valgrind --tool=callgrind target/release/examples/profile_rewrite core-list
-
 //!
 //! Modes: core-watch, events-watch, core-list, events-list.
 #![allow(
