@@ -97,7 +97,6 @@ pub(super) fn plain_members_len(input: &[u8], asked: u64, plain: impl Fn(&[u8]) 
                 // The first key, judged above.
                 continue;
             }
-            // Go writes no whitespace: the byte before is most often the separator itself.
             match previous_token(input, at) {
                 // A value: the walker passes a string under a plain key.
                 Some(b':') => continue,
