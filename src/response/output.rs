@@ -61,11 +61,9 @@ impl<'a> Output<'a> {
     /// The output so far as one buffer, to append to directly.
     pub fn written(&mut self) -> &mut Vec<u8> {
         if !self.pending.is_empty() {
+            // (No room reserved for the rest of the input: most often only a short head is
+            // written, and the rest goes through uncopied.)
             let pending = self.input.get(self.pending.clone()).unwrap_or_default();
-            if self.written.capacity() == 0 {
-                // Most likely the rest of the input follows: room for all of it at once.
-                self.written.reserve(self.input.len());
-            }
             self.written.extend_from_slice(pending);
             self.pending = 0..0;
         }

@@ -317,6 +317,8 @@ impl Walker {
     where
         F: FnMut(&[u8], &mut Vec<u8>) -> Result<(), UpstreamFault>,
     {
+        // All of it ends up in `out`: room for it at once.
+        out.reserve(input.len());
         let mut output = Output::over(input, std::mem::take(out));
         let result = self.push_to(input, &mut output, on_value);
         *out = output.into_vec();
