@@ -11,6 +11,7 @@
 //! `?pretty`, bit 6 a small object limit), a chunking seed byte, then the body.
 
 use activity_events_filter::k8s::api::{Api, Operation};
+use activity_events_filter::response::output::Output;
 use activity_events_filter::response::ResponsePlan;
 use proptest::prelude::*;
 
@@ -63,7 +64,9 @@ pub fn setup(selector: u8) -> Setup {
     }
 }
 
-/// Rewrite `body` cut at the given points; the output and whether the stream was ended.
+/// Rewrite `body` cut at the given points, each chunk as the host writes it back (the head
+/// that changed, then the chunk's rest as it came; the whole output once the rewrite failed);
+/// the output and whether the stream was ended.
 fn rewrite(s: &Setup, body: &[u8], cuts: &[usize]) -> (Vec<u8>, bool, bool) {
     let mut r = s.plan.rewriter(s.status);
     let mut out = Vec::new();
@@ -71,10 +74,16 @@ fn rewrite(s: &Setup, body: &[u8], cuts: &[usize]) -> (Vec<u8>, bool, bool) {
     let mut ended = false;
     for &c in cuts.iter().chain(std::iter::once(&body.len())) {
         let c = c.clamp(last, body.len());
-        if !r.push_into(&body[last..c], &mut out) {
+        let chunk = &body[last..c];
+        let mut chunk_out = Output::over(chunk, Vec::new());
+        if !r.push_to(chunk, &mut chunk_out) {
+            out.extend(chunk_out.into_vec());
             ended = true;
             break;
         }
+        let (replaced, head) = chunk_out.into_head();
+        out.extend(head);
+        out.extend_from_slice(&chunk[replaced..]);
         last = c;
     }
     if !ended {
