@@ -146,22 +146,20 @@ mod tests {
             (vec![&input[..9]], b"012345678"),
             (vec![&input[..], b"!"], b"0123456789!"),
         ];
-        for (parts, want) in cases {
+        let fill = |parts: &[&[u8]]| {
             let mut out = Output::over(&input, b"<".to_vec());
-            for p in &parts {
+            for p in parts {
                 out.extend_from_slice(p);
             }
-            let (n, head) = out.into_head();
-            let mut whole = head.clone();
-            whole.extend_from_slice(&input[n..]);
+            out
+        };
+        for (parts, want) in cases {
             let mut expected = b"<".to_vec();
             expected.extend_from_slice(want);
+            let (n, mut whole) = fill(&parts).into_head();
+            whole.extend_from_slice(&input[n..]);
             assert_eq!(whole, expected, "{parts:?}");
-            let mut out = Output::over(&input, b"<".to_vec());
-            for p in &parts {
-                out.extend_from_slice(p);
-            }
-            assert_eq!(out.into_vec(), expected);
+            assert_eq!(fill(&parts).into_vec(), expected);
         }
     }
 
