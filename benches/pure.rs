@@ -21,7 +21,8 @@ use activity_events_filter::request::body::BodyJob;
 use activity_events_filter::request::route::{classify, Classification};
 use activity_events_filter::request::scope::Scope;
 use activity_events_filter::request::{forward_headers, inspect, Inspection};
-use activity_events_filter::response::{ResponsePlan, READ_SLICE};
+use activity_events_filter::response::output::Output;
+use activity_events_filter::response::{ResponsePlan, READ_WHOLE};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
 
@@ -154,24 +155,29 @@ fn plan(api: Api, operation: Operation) -> ResponsePlan {
     }
 }
 
-/// Rewrite a whole body arriving in chunks, the way the host glue does: each chunk read in
-/// `READ_SLICE` slices into one output buffer (`push_into`), the held rest at the end
-/// (`finish_into`). Returns the output size.
+/// Rewrite a whole body arriving in chunks, the way the host glue does for chunks up to
+/// `READ_WHOLE`: each read whole into an `Output`, the held rest at the end of the last, and
+/// only the changed head written back. Returns the output size.
 fn rewrite(plan: &ResponsePlan, body: &[u8], chunk: usize) -> usize {
+    assert!(
+        chunk <= READ_WHOLE,
+        "the host reads larger chunks in slices"
+    );
     let mut rw = plan.rewriter(200);
     let mut n = 0;
     let mut chunks = body.chunks(chunk).peekable();
     while let Some(c) = chunks.next() {
-        let mut out = Vec::with_capacity(c.len());
-        for slice in c.chunks(READ_SLICE) {
-            if !rw.push_into(slice, &mut out) {
-                break;
-            }
+        let mut out = Output::over(c, Vec::new());
+        let mut ok = rw.push_to(c, &mut out);
+        if ok && chunks.peek().is_none() {
+            ok = rw.finish_to(&mut out);
         }
-        if chunks.peek().is_none() {
-            rw.finish_into(&mut out);
+        if !ok {
+            n += out.len();
+            break;
         }
-        n += out.len();
+        let (replaced, head) = out.into_head();
+        n += head.len() + c.len() - replaced;
     }
     n
 }
